@@ -1,0 +1,70 @@
+# iac-wrapper — every target runs the idempotent bootstrap it needs first.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+NPX := npx --no-install
+PY := .venv/bin/python
+FILE ?= repos.yaml
+DEMO_FILE ?= examples/demo.yaml
+export IAC_BASE_IMAGE ?= iac-local/python:3.11-slim
+
+.PHONY: help bootstrap deps proto proto-check test test-unit test-integration test-runner fmt lint plan apply deploy destroy health demo demo-destroy bench
+
+help: ## list targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
+
+bootstrap: ## install Node/Python deps, hooks, Docker engine, local base image, terraform + provider
+	@bash scripts/bootstrap.sh all
+
+deps: ## Node and Python deps only
+	@bash scripts/bootstrap.sh node python
+
+proto: deps ## regenerate TS and Python code from proto/controlplane.proto
+	@bash scripts/gen-proto.sh
+
+proto-check: proto ## fail when generated code is stale
+	@git diff --exit-code --stat -- src/gen runner/iac_runner/gen || { echo "generated code is stale: run 'make proto' and commit" >&2; exit 1; }
+	@test -z "$$(git status --porcelain -- src/gen runner/iac_runner/gen)" || { git status --porcelain -- src/gen runner/iac_runner/gen; echo "untracked generated files: run 'make proto' and commit" >&2; exit 1; }
+
+test: bootstrap ## the whole suite: runner (pytest) + unit + integration (real Docker, terraform)
+	@bash scripts/test.sh
+
+test-unit: deps ## fast unit tests only (no Docker)
+	@$(NPX) vitest run --project unit
+
+test-runner: deps ## runner pytest with coverage
+	@cd runner && ../$(PY) -m pytest -q --cov=iac_runner --cov-report=term-missing:skip-covered
+
+fmt: deps ## format TS, Python and HCL
+	@$(NPX) prettier --log-level warn --write .
+	@$(NPX) eslint --fix . || true
+	@.venv/bin/ruff format runner bench 2>/dev/null || .venv/bin/ruff format runner
+	@terraform fmt -recursive infra
+
+lint: deps ## ESLint, Prettier, tsc, ruff, terraform fmt -check + validate
+	@$(NPX) eslint .
+	@$(NPX) prettier --check --log-level warn .
+	@$(NPX) tsc --noEmit -p .
+	@.venv/bin/ruff check runner
+	@.venv/bin/ruff format --check runner
+	@bash scripts/tf-validate.sh
+
+plan: bootstrap ## iac plan --file $(FILE)
+	@node bin/iac.js plan --file $(FILE)
+
+apply deploy: bootstrap ## iac deploy --file $(FILE)
+	@node bin/iac.js deploy --file $(FILE)
+
+destroy: bootstrap ## iac destroy (project $$IAC_PROJECT)
+	@node bin/iac.js destroy
+
+health: bootstrap ## iac health
+	@node bin/iac.js health
+
+demo: bootstrap ## deploy the bundled example repos (offline) as project 'demo'
+	@bash scripts/demo.sh
+
+demo-destroy: bootstrap ## remove the demo project
+	@node bin/iac.js destroy --project demo --network iac-demo
+
+bench: bootstrap ## print benchmark numbers (builds, deploys, API)
+	@bash scripts/bench.sh

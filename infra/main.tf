@@ -1,0 +1,163 @@
+locals {
+  envoy_enabled = var.sidecar == "envoy"
+  cert_mount    = "/etc/iac/certs"
+
+  common_labels = {
+    "io.iac.project"    = var.project
+    "io.iac.managed-by" = "terraform"
+  }
+}
+
+resource "docker_network" "mesh" {
+  name   = var.network_name
+  driver = "bridge"
+
+  dynamic "labels" {
+    for_each = local.common_labels
+    content {
+      label = labels.key
+      value = labels.value
+    }
+  }
+}
+
+resource "docker_image" "app" {
+  for_each = var.services
+
+  name         = each.value.image
+  keep_locally = true
+}
+
+resource "docker_image" "envoy" {
+  count = local.envoy_enabled && length(var.services) > 0 ? 1 : 0
+
+  name         = var.envoy_image
+  keep_locally = true
+}
+
+resource "docker_container" "app" {
+  for_each = var.services
+
+  name     = "${var.project}-${each.key}"
+  image    = docker_image.app[each.key].image_id
+  hostname = each.key
+  user     = "10001:10001"
+  restart  = var.restart_policy
+  must_run = true
+
+  read_only     = true
+  tmpfs         = { "/tmp" = "rw,nosuid,nodev,size=64m" }
+  security_opts = ["no-new-privileges:true"]
+  capabilities {
+    drop = ["ALL"]
+  }
+
+  stop_signal           = "SIGTERM"
+  stop_timeout          = 15
+  destroy_grace_seconds = 15
+
+  env = concat(
+    [
+      "IAC_SERVICE=${each.key}",
+      "IAC_PROJECT=${var.project}",
+      "IAC_COMMIT=${each.value.commit}",
+      "IAC_SIDECAR=${var.sidecar}",
+      "IAC_RESTART_POLICY=${var.runner_restart_policy}",
+      "IAC_TLS_DIR=${local.cert_mount}",
+      "OTEL_SERVICE_NAME=${each.key}",
+    ],
+    var.otlp_endpoint == "" ? [] : ["OTEL_EXPORTER_OTLP_ENDPOINT=${var.otlp_endpoint}"],
+    [for k in sort(keys(each.value.env)) : "${k}=${each.value.env[k]}"],
+  )
+
+  networks_advanced {
+    name    = docker_network.mesh.id
+    aliases = [each.key]
+  }
+
+  # The only way in: the mTLS port (Envoy's inbound listener, or the runner itself with
+  # sidecar = "none"), published on loopback only. The sidecar shares this namespace.
+  ports {
+    internal = 15000
+    external = each.value.host_port
+    ip       = "127.0.0.1"
+  }
+
+  # With Envoy the app speaks plaintext on its own loopback and never sees the key.
+  dynamic "mounts" {
+    for_each = local.envoy_enabled ? [] : [each.value.cert_dir]
+    content {
+      type      = "bind"
+      source    = mounts.value
+      target    = local.cert_mount
+      read_only = true
+    }
+  }
+
+  dynamic "labels" {
+    for_each = merge(local.common_labels, {
+      "io.iac.service" = each.key
+      "io.iac.slug"    = each.value.slug
+      "io.iac.commit"  = each.value.commit
+      "io.iac.role"    = "app"
+    })
+    content {
+      label = labels.key
+      value = labels.value
+    }
+  }
+}
+
+resource "docker_container" "envoy" {
+  for_each = local.envoy_enabled ? var.services : {}
+
+  name  = "${var.project}-${each.key}-envoy"
+  image = docker_image.envoy[0].image_id
+  # Share the app's network namespace: by id, not name, or every plan shows a diff.
+  network_mode = "container:${docker_container.app[each.key].id}"
+  user         = "101:101"
+  restart      = var.restart_policy
+  must_run     = true
+
+  read_only     = true
+  tmpfs         = { "/tmp" = "rw,nosuid,nodev,size=16m" }
+  security_opts = ["no-new-privileges:true"]
+  capabilities {
+    drop = ["ALL"]
+  }
+
+  entrypoint = ["/usr/local/bin/envoy"]
+  command = [
+    "-c", "/etc/envoy/envoy.yaml",
+    "--service-cluster", var.project,
+    "--service-node", each.key,
+    "--log-level", "info",
+  ]
+
+  mounts {
+    type      = "bind"
+    source    = each.value.envoy_config
+    target    = "/etc/envoy/envoy.yaml"
+    read_only = true
+  }
+
+  mounts {
+    type      = "bind"
+    source    = each.value.cert_dir
+    target    = local.cert_mount
+    read_only = true
+  }
+
+  dynamic "labels" {
+    for_each = merge(local.common_labels, {
+      "io.iac.service" = each.key
+      "io.iac.slug"    = each.value.slug
+      "io.iac.commit"  = each.value.commit
+      "io.iac.role"    = "sidecar"
+    })
+    content {
+      label = labels.key
+      value = labels.value
+    }
+  }
+}

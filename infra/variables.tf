@@ -1,0 +1,70 @@
+variable "project" {
+  description = "Project name; prefixes container names and labels everything it creates."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$", var.project))
+    error_message = "project must be a DNS label (lowercase letters, digits, '-')."
+  }
+}
+
+variable "network_name" {
+  description = "The user-defined Docker network all services join."
+  type        = string
+  default     = "iacnet"
+}
+
+variable "docker_host" {
+  description = "Docker Engine endpoint."
+  type        = string
+  default     = "unix:///var/run/docker.sock"
+}
+
+variable "sidecar" {
+  description = "\"envoy\": an Envoy sidecar fronts each app with mTLS; \"none\": the runner serves mTLS itself."
+  type        = string
+  default     = "envoy"
+
+  validation {
+    condition     = contains(["envoy", "none"], var.sidecar)
+    error_message = "sidecar must be \"envoy\" or \"none\"."
+  }
+}
+
+variable "envoy_image" {
+  description = "Envoy image for the sidecars (must be present locally or pullable)."
+  type        = string
+  default     = "envoyproxy/envoy:v1.40.0"
+}
+
+variable "restart_policy" {
+  description = "Docker restart policy of the app containers (the runner restarts main() itself)."
+  type        = string
+  default     = "unless-stopped"
+}
+
+variable "otlp_endpoint" {
+  description = "OTEL_EXPORTER_OTLP_ENDPOINT handed to every app (empty = console export)."
+  type        = string
+  default     = ""
+}
+
+variable "runner_restart_policy" {
+  description = "How the runner restarts main(): never, on-failure or always."
+  type        = string
+  default     = "on-failure"
+}
+
+variable "services" {
+  description = "Services keyed by name (a DNS label)."
+  type = map(object({
+    image        = string      # locally built tag iac/<service>:<hash>
+    slug         = string      # as written in the repos file
+    commit       = string      # resolved commit SHA
+    host_port    = number      # 127.0.0.1:<host_port> -> 15000 (mTLS), stable per service
+    cert_dir     = string      # host dir with ca.pem, cert.pem, key.pem (owned by the reading uid, key 0600)
+    envoy_config = string      # host path of the rendered envoy.yaml ("" with sidecar = "none")
+    env          = map(string) # extra env for the app (from the repos file)
+  }))
+  default = {}
+}

@@ -1,0 +1,139 @@
+"""The runner's gRPC server: iac.controlplane.v1.Runtime and grpc.health.v1.Health."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from concurrent import futures
+
+import grpc
+from google.protobuf import empty_pb2
+from google.protobuf.timestamp_pb2 import Timestamp
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+
+from .config import RunnerConfig
+from .gen import controlplane_pb2 as pb
+from .gen import controlplane_pb2_grpc as pb_grpc
+from .logbuf import Line, LogBuffer
+from .supervisor import State, Supervisor
+
+RUNTIME_SERVICE = "iac.controlplane.v1.Runtime"
+MAX_FOLLOWERS = 8
+_FOLLOW_POLL_S = 0.5
+
+
+class TlsFilesError(RuntimeError):
+    pass
+
+
+def read_tls_files(cfg: RunnerConfig) -> tuple[bytes, bytes, bytes]:
+    """(ca, cert, key) PEM bytes from IAC_TLS_DIR, or a TlsFilesError naming what is missing."""
+    out = []
+    for path in (cfg.ca_file, cfg.cert_file, cfg.key_file):
+        try:
+            with open(path, "rb") as f:
+                out.append(f.read())
+        except OSError as err:
+            raise TlsFilesError(
+                f"cannot read {path}: {err.strerror or err} "
+                f"(IAC_SIDECAR=none needs ca.pem, cert.pem and key.pem in IAC_TLS_DIR={cfg.tls_dir}, "
+                "readable by the container user)"
+            ) from err
+    return out[0], out[1], out[2]
+
+
+def to_pb_line(line: Line) -> pb.LogLine:
+    ts = Timestamp()
+    ts.FromNanoseconds(int(line.ts * 1e9))
+    return pb.LogLine(ts=ts, msg=line.msg, stream=line.stream)
+
+
+def to_pb_status(cfg: RunnerConfig, argv: list[str], state: State) -> pb.HealthStatus:
+    msg = pb.HealthStatus(
+        status=pb.HealthStatus.SERVING if state.serving else pb.HealthStatus.NOT_SERVING,
+        service=cfg.service,
+        phase=state.phase,
+        restarts=state.restarts,
+        uptime_seconds=state.uptime(),
+        message=state.message,
+        commit=cfg.commit,
+        argv=argv,
+        pid=state.pid,
+    )
+    if state.exit_code is not None:
+        msg.exit_code = state.exit_code
+    return msg
+
+
+class RuntimeServicer(pb_grpc.RuntimeServicer):
+    def __init__(self, cfg: RunnerConfig, sup: Supervisor, buf: LogBuffer) -> None:
+        self.cfg = cfg
+        self.sup = sup
+        self.buf = buf
+        self.closing = threading.Event()
+        self._followers = threading.BoundedSemaphore(MAX_FOLLOWERS)
+
+    def HealthCheck(self, request: empty_pb2.Empty, context: grpc.ServicerContext) -> pb.HealthStatus:
+        return to_pb_status(self.cfg, self.sup.argv, self.sup.state)
+
+    def StreamLogs(self, request: pb.LogRequest, context: grpc.ServicerContext) -> Iterator[pb.LogLine]:
+        if request.follow and not self._followers.acquire(blocking=False):
+            context.abort(
+                grpc.StatusCode.RESOURCE_EXHAUSTED,
+                f"at most {MAX_FOLLOWERS} concurrent log followers; try again later",
+            )
+        try:
+            lines, seq = self.buf.snapshot(request.tail)
+            for line in lines:
+                yield to_pb_line(line)
+            if not request.follow:
+                return
+            while context.is_active() and not self.closing.is_set() and not self.buf.closed:
+                for line in self.buf.after(seq, timeout=_FOLLOW_POLL_S):
+                    seq = line.seq
+                    yield to_pb_line(line)
+        finally:
+            if request.follow:
+                self._followers.release()
+
+
+class RuntimeServer:
+    """Owns the grpc.Server; keeps grpc.health.v1 in step with the supervisor's state."""
+
+    def __init__(self, cfg: RunnerConfig, sup: Supervisor, buf: LogBuffer) -> None:
+        self.cfg = cfg
+        self.runtime = RuntimeServicer(cfg, sup, buf)
+        self.health = health.HealthServicer(experimental_non_blocking=True)
+        self.server = grpc.server(
+            futures.ThreadPoolExecutor(max_workers=MAX_FOLLOWERS + 8, thread_name_prefix="grpc"),
+            maximum_concurrent_rpcs=MAX_FOLLOWERS + 16,
+            options=[("grpc.so_reuseport", 0)],
+        )
+        pb_grpc.add_RuntimeServicer_to_server(self.runtime, self.server)
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
+        self.port = 0
+        self.update(sup.state)
+
+    def update(self, state: State) -> None:
+        status = health_pb2.HealthCheckResponse.SERVING if state.serving else health_pb2.HealthCheckResponse.NOT_SERVING
+        for name in ("", RUNTIME_SERVICE, self.cfg.service):
+            self.health.set(name, status)
+
+    def start(self) -> int:
+        address = f"{self.cfg.listen_host}:{self.cfg.listen_port}"
+        if self.cfg.tls:
+            ca, cert, key = read_tls_files(self.cfg)
+            creds = grpc.ssl_server_credentials([(key, cert)], root_certificates=ca, require_client_auth=True)
+            self.port = self.server.add_secure_port(address, creds)
+        else:
+            self.port = self.server.add_insecure_port(address)
+        if not self.port:
+            raise RuntimeError(f"cannot listen on {address}")
+        self.server.start()
+        return self.port
+
+    def stop(self, grace_s: float = 1.0) -> None:
+        self.health.enter_graceful_shutdown()
+        self.runtime.closing.set()
+        self.runtime.buf.close()
+        self.server.stop(grace_s).wait(grace_s + 1.0)

@@ -1,0 +1,151 @@
+import threading
+import time
+from dataclasses import replace
+
+import grpc
+import pytest
+from google.protobuf import empty_pb2
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from iac_runner.gen import controlplane_pb2 as pb
+from iac_runner.gen import controlplane_pb2_grpc as pb_grpc
+from iac_runner.server import RuntimeServer, TlsFilesError
+
+from .conftest import wait_for
+
+
+@pytest.fixture
+def served(harness):
+    servers: list[RuntimeServer] = []
+
+    def start(code: str, **cfg_kw):
+        sup = harness.supervisor(code, **cfg_kw)
+        server = RuntimeServer(sup.cfg, sup, sup.buf)
+        sup.on_change = server.update
+        port = server.start()
+        servers.append(server)
+        sup.start()
+        channel = grpc.insecure_channel(f"127.0.0.1:{port}")
+        return sup, pb_grpc.RuntimeStub(channel), health_pb2_grpc.HealthStub(channel)
+
+    yield start
+    for s in servers:
+        s.stop(0.2)
+
+
+def health(stub) -> int:
+    return stub.Check(health_pb2.HealthCheckRequest(service=""), timeout=5).status
+
+
+def test_healthcheck_serving_while_running(served):
+    sup, rt, hs = served("import time; print('up', flush=True); time.sleep(30)")
+    wait_for(lambda: any(line.msg == "up" for line in sup.buf.tail()), what="up")
+    status = rt.HealthCheck(empty_pb2.Empty(), timeout=5)
+    assert status.status == pb.HealthStatus.SERVING
+    assert (status.service, status.phase, status.commit) == ("svc", "running", "c0ffee")
+    assert not status.HasField("exit_code") and status.pid > 0
+    assert list(status.argv)[1:] == ["-c", "import time; print('up', flush=True); time.sleep(30)"]
+    assert health(hs) == health_pb2.HealthCheckResponse.SERVING
+    named = hs.Check(health_pb2.HealthCheckRequest(service="iac.controlplane.v1.Runtime"), timeout=5)
+    assert named.status == health_pb2.HealthCheckResponse.SERVING
+
+
+def test_failure_reports_not_serving_with_exit_code(served):
+    sup, rt, hs = served("print('boom'); raise SystemExit(7)", restart_policy="never")
+    assert sup.wait(10)
+    status = rt.HealthCheck(empty_pb2.Empty(), timeout=5)
+    assert status.status == pb.HealthStatus.NOT_SERVING
+    assert (status.phase, status.exit_code, status.restarts) == ("failed", 7, 0)
+    assert "code 7" in status.message and status.uptime_seconds > 0
+    assert health(hs) == health_pb2.HealthCheckResponse.NOT_SERVING
+
+
+def test_clean_exit_keeps_serving_and_logs_stay_readable(served):
+    sup, rt, hs = served("print('done')")
+    assert sup.wait(10)
+    assert rt.HealthCheck(empty_pb2.Empty(), timeout=5).status == pb.HealthStatus.SERVING
+    assert health(hs) == health_pb2.HealthCheckResponse.SERVING
+    msgs = [line.msg for line in rt.StreamLogs(pb.LogRequest(tail=0), timeout=5)]
+    assert "done" in msgs
+
+
+def test_streamlogs_tail(served):
+    sup, rt, _ = served("for i in range(20): print(f'line {i}')")
+    assert sup.wait(10)
+    lines = list(rt.StreamLogs(pb.LogRequest(tail=3), timeout=5))
+    assert len(lines) == 3
+    assert lines[-1].stream == "runner" and "exited with code 0" in lines[-1].msg
+    assert [line.msg for line in lines[:2]] == ["line 18", "line 19"]
+    assert lines[0].ts.seconds > 0
+
+
+def test_streamlogs_follow_gets_new_lines(served):
+    code = "import sys, time\nfor i in range(50):\n    print(f'tick {i}', flush=True); time.sleep(0.05)\ntime.sleep(30)"
+    sup, rt, _ = served(code)
+    wait_for(lambda: any(line.msg == "tick 1" for line in sup.buf.tail()), what="tick 1")
+    call = rt.StreamLogs(pb.LogRequest(tail=1, follow=True), timeout=20)
+    seen: list[str] = []
+    for line in call:
+        seen.append(line.msg)
+        if line.msg == "tick 10":
+            break
+    call.cancel()
+    assert seen[0].startswith("tick") and "tick 10" in seen
+    ticks = [int(m.split()[1]) for m in seen if m.startswith("tick")]
+    assert ticks == list(range(ticks[0], 11)), "no gaps or duplicates between tail and follow"
+
+
+def test_follow_ends_when_server_stops(harness):
+    sup = harness.supervisor("import time; time.sleep(30)")
+    server = RuntimeServer(sup.cfg, sup, sup.buf)
+    port = server.start()
+    sup.start()
+    rt = pb_grpc.RuntimeStub(grpc.insecure_channel(f"127.0.0.1:{port}"))
+    call = rt.StreamLogs(pb.LogRequest(follow=True), timeout=20)
+    done = threading.Event()
+
+    def drain():
+        try:
+            for _ in call:
+                pass
+        except grpc.RpcError:
+            pass
+        done.set()
+
+    threading.Thread(target=drain, daemon=True).start()
+    time.sleep(0.3)
+    server.stop(0.5)
+    assert done.wait(5)
+
+
+def test_mtls_requires_a_client_certificate(harness, certs):
+    d, tls = certs["dir"], certs["tls"]
+    sup = harness.supervisor("import time; time.sleep(30)", tls=True, tls_dir=str(tls))
+    server = RuntimeServer(sup.cfg, sup, sup.buf)
+    port = server.start()
+    sup.start()
+    try:
+        ca = (d / "ca.pem").read_bytes()
+        opts = [("grpc.ssl_target_name_override", "svc")]
+        good = grpc.ssl_channel_credentials(ca, (d / "client.key").read_bytes(), (d / "client.pem").read_bytes())
+        stub = pb_grpc.RuntimeStub(grpc.secure_channel(f"127.0.0.1:{port}", good, opts))
+        assert stub.HealthCheck(empty_pb2.Empty(), timeout=5).status == pb.HealthStatus.SERVING
+
+        anon = grpc.ssl_channel_credentials(ca)
+        stub = pb_grpc.RuntimeStub(grpc.secure_channel(f"127.0.0.1:{port}", anon, opts))
+        with pytest.raises(grpc.RpcError) as err:
+            stub.HealthCheck(empty_pb2.Empty(), timeout=5)
+        assert err.value.code() == grpc.StatusCode.UNAVAILABLE
+
+        plain = pb_grpc.RuntimeStub(grpc.insecure_channel(f"127.0.0.1:{port}"))
+        with pytest.raises(grpc.RpcError):
+            plain.HealthCheck(empty_pb2.Empty(), timeout=3)
+    finally:
+        server.stop(0.2)
+
+
+def test_missing_tls_files_are_named(harness, tmp_path):
+    sup = harness.supervisor("pass", tls=True, tls_dir=str(tmp_path))
+    server = RuntimeServer(replace(sup.cfg), sup, sup.buf)
+    with pytest.raises(TlsFilesError, match="ca.pem"):
+        server.start()

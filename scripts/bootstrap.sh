@@ -1,0 +1,189 @@
+#!/usr/bin/env bash
+# Idempotent provisioning of everything iac-wrapper needs on a Debian bookworm machine:
+# Node and Python deps, a Docker engine, the local base image, Terraform and the
+# kreuzwerker/docker provider (built from the Go module proxy, no registry needed).
+# Used by `make bootstrap`, `make test`, `make demo` and `.ci/run`. Fast when all is present.
+#
+# Usage: scripts/bootstrap.sh [all|engine|base-image|terraform|provider|node|python|hooks]...
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+CACHE="${IAC_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/iac-wrapper}"
+BASE_IMAGE="${IAC_LOCAL_BASE_IMAGE:-iac-local/python:3.11-slim}"
+DEBIAN_MIRROR="${IAC_DEBIAN_MIRROR:-http://deb.debian.org/debian}"
+# The provider has no usable release tags on the Go proxy (its go.mod names the old
+# terraform-providers path and v3+/v4 tags lack a /vN suffix), so it is pinned to a commit
+# by pseudo-version. This commit is v4.6.0 plus fixes up to 2026-09-16.
+PROVIDER_MODULE="github.com/kreuzwerker/terraform-provider-docker"
+PROVIDER_PSEUDO="v0.0.0-20260916201441-96d331c98ff4"
+PROVIDER_VERSION="${IAC_PROVIDER_VERSION:-4.6.0}"
+MIRROR_DIR="$CACHE/terraform/mirror"
+TF_RC="$CACHE/terraform/terraformrc"
+
+mkdir -p "$CACHE"
+log() { printf '[bootstrap] %s\n' "$*" >&2; }
+die() { printf '[bootstrap] ERROR: %s\n' "$*" >&2; exit 1; }
+need_root() { [ "$(id -u)" = 0 ] || die "$1 needs root (run as root, or install it yourself)"; }
+apt_install() {
+  need_root "installing $*"
+  if [ ! -f "$CACHE/.apt-updated" ] || [ -n "$(find "$CACHE/.apt-updated" -mmin +720 2>/dev/null)" ]; then
+    apt-get update -qq && mkdir -p "$CACHE" && touch "$CACHE/.apt-updated"
+  fi
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+}
+
+engine() {
+  if docker info >/dev/null 2>&1; then
+    log "docker engine: reusing running engine $(docker version --format '{{.Server.Version}} (API {{.Server.APIVersion}})')"
+    return
+  fi
+  command -v dockerd >/dev/null 2>&1 || { log "installing Debian docker.io"; apt_install docker.io; }
+  need_root "starting dockerd"
+  mkdir -p "$CACHE"
+  log "starting dockerd (log: $CACHE/dockerd.log)"
+  nohup dockerd >"$CACHE/dockerd.log" 2>&1 &
+  for _ in $(seq 1 60); do
+    docker info >/dev/null 2>&1 && break
+    sleep 1
+  done
+  docker info >/dev/null 2>&1 || { tail -20 "$CACHE/dockerd.log" >&2; die "dockerd did not answer within 60 s"; }
+  log "docker engine: $(docker version --format '{{.Server.Version}} (API {{.Server.APIVersion}})')"
+}
+
+base_image() {
+  if docker image inspect "$BASE_IMAGE" >/dev/null 2>&1; then
+    log "base image $BASE_IMAGE: present"
+    return
+  fi
+  command -v debootstrap >/dev/null 2>&1 || apt_install debootstrap
+  need_root "debootstrap"
+  local t0 rootfs
+  t0=$(date +%s)
+  rootfs="$(mktemp -d "${TMPDIR:-/tmp}/iac-rootfs.XXXXXX")"
+  trap 'rm -rf "$rootfs"' RETURN
+  log "building $BASE_IMAGE from Debian bookworm packages (debootstrap, ~1 min)"
+  debootstrap --variant=minbase \
+    --include=python3,python3-venv,python3-pip,python-is-python3,ca-certificates \
+    bookworm "$rootfs" "$DEBIAN_MIRROR" >"$CACHE/debootstrap.log" 2>&1 ||
+    { tail -20 "$CACHE/debootstrap.log" >&2; die "debootstrap failed"; }
+  rm -rf "$rootfs"/var/cache/apt/archives/*.deb "$rootfs"/var/lib/apt/lists/*
+  tar -C "$rootfs" -c . | docker import \
+    --change 'ENV LANG=C.UTF-8 PYTHONDONTWRITEBYTECODE=1 PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
+    --change 'CMD ["python3"]' \
+    --message "debootstrap bookworm minbase + python3.11 (iac-wrapper bootstrap)" \
+    - "$BASE_IMAGE" >/dev/null
+  log "base image $BASE_IMAGE built in $(( $(date +%s) - t0 )) s"
+}
+
+terraform_bin() {
+  if command -v terraform >/dev/null 2>&1; then
+    log "terraform: $(terraform version | head -1) at $(command -v terraform)"
+    return
+  fi
+  # No registry for HashiCorp releases here: build OpenTofu from the Go module proxy.
+  # v1.8.x go.mod has no replace directives, so `go install` works.
+  local tofu_version="${IAC_TOFU_VERSION:-v1.8.8}"
+  mkdir -p "$CACHE/bin"
+  if [ ! -x "$CACHE/bin/terraform" ]; then
+    command -v go >/dev/null 2>&1 || die "terraform is missing and Go is not installed to build OpenTofu"
+    log "terraform missing: building OpenTofu $tofu_version from the Go module proxy"
+    GOBIN="$CACHE/bin" go install "github.com/opentofu/opentofu/cmd/tofu@$tofu_version" ||
+      die "could not build OpenTofu $tofu_version; install terraform >= 1.5 and re-run"
+    ln -sf "$CACHE/bin/tofu" "$CACHE/bin/terraform"
+  fi
+  log "terraform: $("$CACHE/bin/terraform" version | head -1) at $CACHE/bin/terraform (add it to PATH or set IAC_TERRAFORM_BIN)"
+}
+
+provider() {
+  local dest="$MIRROR_DIR/registry.terraform.io/kreuzwerker/docker/$PROVIDER_VERSION/linux_amd64"
+  local bin="$dest/terraform-provider-docker_v$PROVIDER_VERSION"
+  if [ ! -x "$bin" ]; then
+    command -v go >/dev/null 2>&1 || die "Go is needed to build the kreuzwerker/docker provider"
+    local t0 work src
+    t0=$(date +%s)
+    work="$(mktemp -d "${TMPDIR:-/tmp}/iac-provider.XXXXXX")"
+    log "building kreuzwerker/docker provider $PROVIDER_VERSION ($PROVIDER_PSEUDO) from the Go module proxy (~3 min cold)"
+    # The module zip is fetched through the Go toolchain's own proxy protocol; we build
+    # inside it (its go.mod declares the old terraform-providers path, so it cannot be
+    # `go install`ed by the kreuzwerker path).
+    (cd "$work" && GOFLAGS=-mod=mod go mod download -json "$PROVIDER_MODULE@$PROVIDER_PSEUDO" >dl.json 2>&1) || true
+    src="$(sed -n 's/.*"Dir": "\(.*\)".*/\1/p' "$work/dl.json" | head -1)"
+    if [ -z "$src" ] || [ ! -d "$src" ]; then
+      local proxy="${GOPROXY%%,*}"; proxy="${proxy:-https://proxy.golang.org}"
+      curl -fsSL -o "$work/p.zip" "$proxy/$PROVIDER_MODULE/@v/$PROVIDER_PSEUDO.zip" ||
+        die "could not download $PROVIDER_MODULE@$PROVIDER_PSEUDO from $proxy"
+      (cd "$work" && unzip -q p.zip)
+      src="$work/$PROVIDER_MODULE@$PROVIDER_PSEUDO"
+    fi
+    mkdir -p "$dest"
+    (cd "$src" && go build -trimpath -o "$bin.tmp" .) || die "provider build failed (see above)"
+    mv "$bin.tmp" "$bin"
+    chmod -R u+w "$work" 2>/dev/null || true
+    rm -rf "$work"
+    log "provider built in $(( $(date +%s) - t0 )) s"
+  fi
+  mkdir -p "$CACHE/terraform/plugin-cache"
+  cat >"$TF_RC.tmp" <<RC
+# Written by scripts/bootstrap.sh. Terraform finds kreuzwerker/docker in a local mirror.
+provider_installation {
+  filesystem_mirror {
+    path    = "$MIRROR_DIR"
+    include = ["registry.terraform.io/kreuzwerker/docker"]
+  }
+  direct {
+    exclude = ["registry.terraform.io/kreuzwerker/docker"]
+  }
+}
+plugin_cache_dir = "$CACHE/terraform/plugin-cache"
+RC
+  mv "$TF_RC.tmp" "$TF_RC"
+  log "provider kreuzwerker/docker $PROVIDER_VERSION in $MIRROR_DIR (CLI config: $TF_RC)"
+}
+
+node_deps() {
+  cd "$ROOT"
+  if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+    log "installing Node deps (npm ci)"
+    npm ci --no-audit --no-fund --loglevel=error
+  else
+    log "node deps: up to date"
+  fi
+}
+
+python_deps() {
+  cd "$ROOT"
+  local stamp=.venv/.requirements.sha
+  local want
+  want="$(cat runner/requirements.txt runner/requirements-dev.txt | sha256sum | cut -c1-16)"
+  if [ ! -x .venv/bin/python ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+    log "installing Python deps into .venv"
+    python3 -m venv .venv
+    .venv/bin/pip install -q --disable-pip-version-check -r runner/requirements.txt -r runner/requirements-dev.txt
+    echo "$want" >"$stamp"
+  else
+    log "python deps: up to date"
+  fi
+}
+
+hooks() {
+  cd "$ROOT"
+  if [ -d .git ] && [ -x .venv/bin/pre-commit ] && [ ! -f .git/hooks/pre-commit ]; then
+    .venv/bin/pre-commit install >/dev/null && log "pre-commit hook installed"
+  fi
+}
+
+steps=("$@")
+[ ${#steps[@]} -gt 0 ] || steps=(all)
+for s in "${steps[@]}"; do
+  case "$s" in
+    all) node_deps; python_deps; hooks; engine; base_image; terraform_bin; provider ;;
+    engine) engine ;;
+    base-image) engine; base_image ;;
+    terraform) terraform_bin ;;
+    provider) provider ;;
+    node) node_deps ;;
+    python) python_deps ;;
+    hooks) hooks ;;
+    *) die "unknown step '$s' (all|engine|base-image|terraform|provider|node|python|hooks)" ;;
+  esac
+done

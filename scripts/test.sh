@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# The test command (`make test`, `.ci/run`): runner pytest, then vitest unit + integration.
+# Integration tests use the local Docker engine, the locally built base image and terraform
+# with the provider from the local mirror (scripts/bootstrap.sh provides all of them).
+set -uo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+export IAC_BASE_IMAGE="${IAC_BASE_IMAGE:-iac-local/python:3.11-slim}"
+report="$(mktemp "${TMPDIR:-/tmp}/iac-vitest.XXXXXX.json")"
+trap 'rm -f "$report"' EXIT
+
+echo "== runner (pytest)"
+(cd runner && ../.venv/bin/python -m pytest -q -p no:cacheprovider)
+py=$?
+
+echo "== control plane (vitest: unit + integration)"
+npx --no-install vitest run --reporter=default --reporter=json --outputFile.json="$report" "$@"
+vt=$?
+
+node -e '
+const r = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
+const skipped = r.numPendingTests + (r.numTodoTests || 0);
+if (skipped) {
+  console.log("SKIPPED tests (each printed its reason above):");
+  for (const f of r.testResults) for (const t of f.assertionResults)
+    if (t.status === "pending" || t.status === "skipped" || t.status === "todo") console.log("  - " + t.fullName);
+}
+console.log(`vitest: ${r.numPassedTests} passed, ${r.numFailedTests} failed, ${skipped} skipped`);
+' "$report" || true
+
+[ "$py" -eq 0 ] && [ "$vt" -eq 0 ]

@@ -1,0 +1,195 @@
+// In-memory registry of operations (deploys and destroys) started through the API: their
+// status, their recorded events (for replay, then follow) and the per-project lock that
+// turns a second concurrent operation on the same project into 409.
+import { randomUUID } from "node:crypto";
+import type { DeployEvent, EventSink } from "../events.js";
+import { errorMessage, IacError } from "../errors.js";
+
+export type OperationKind = "deploy" | "destroy";
+export type OperationStatus = "running" | "succeeded" | "failed" | "cancelled";
+
+/** What gets streamed: the pipeline's events plus a terminal `error` when it threw. */
+export type RecordedEvent =
+  DeployEvent | { type: "error"; ts: string; message: string; hint?: string };
+
+export interface StoredEvent {
+  seq: number;
+  event: RecordedEvent;
+}
+
+type Listener = { onEvent: (e: StoredEvent) => void; onEnd: () => void };
+
+export class Operation {
+  readonly id = randomUUID();
+  readonly createdAt = new Date().toISOString();
+  status: OperationStatus = "running";
+  finishedAt?: string;
+  result?: unknown;
+  error?: { message: string; hint?: string };
+  readonly events: StoredEvent[] = [];
+  /** Events dropped from the front when the record grew past its cap. */
+  dropped = 0;
+  readonly controller = new AbortController();
+  done!: Promise<void>;
+  private readonly listeners = new Set<Listener>();
+
+  constructor(
+    readonly kind: OperationKind,
+    readonly project: string,
+    readonly services: Array<{ name: string; slug: string }>,
+    private readonly maxEvents: number,
+  ) {}
+
+  get finished(): boolean {
+    return this.status !== "running";
+  }
+
+  push(event: RecordedEvent): void {
+    const stored = { seq: this.events.length + this.dropped + 1, event };
+    this.events.push(stored);
+    if (this.events.length > this.maxEvents) {
+      this.events.shift();
+      this.dropped++;
+    }
+    for (const l of this.listeners) l.onEvent(stored);
+  }
+
+  /** Events with seq > afterSeq, for replay. */
+  since(afterSeq: number): StoredEvent[] {
+    return this.events.filter((e) => e.seq > afterSeq);
+  }
+
+  /** Follow new events; returns the unsubscribe function. `onEnd` fires once when finished. */
+  subscribe(onEvent: (e: StoredEvent) => void, onEnd: () => void): () => void {
+    if (this.finished) {
+      onEnd();
+      return () => {};
+    }
+    const l = { onEvent, onEnd };
+    this.listeners.add(l);
+    return () => this.listeners.delete(l);
+  }
+
+  finish(status: OperationStatus): void {
+    this.status = status;
+    this.finishedAt = new Date().toISOString();
+    for (const l of [...this.listeners]) l.onEnd();
+    this.listeners.clear();
+  }
+
+  toJSON(): Record<string, unknown> {
+    return {
+      id: this.id,
+      kind: this.kind,
+      project: this.project,
+      status: this.status,
+      created_at: this.createdAt,
+      finished_at: this.finishedAt,
+      services: this.services,
+      events: this.events.length + this.dropped,
+      result: this.result,
+      error: this.error,
+    };
+  }
+}
+
+export class ProjectBusyError extends IacError {
+  override name = "ProjectBusyError";
+  constructor(readonly running: Operation) {
+    super(
+      `project '${running.project}' already has a ${running.kind} in progress (${running.id})`,
+      `wait for it to finish: GET /deployments/${running.id}`,
+    );
+  }
+}
+
+export interface StartOptions<T> {
+  kind: OperationKind;
+  project: string;
+  services?: Array<{ name: string; slug: string }>;
+  run: (onEvent: EventSink, signal: AbortSignal) => Promise<T>;
+  /** Status for a run that returned normally (default: succeeded). */
+  classify?: (result: T) => OperationStatus;
+}
+
+export class DeploymentRegistry {
+  private readonly ops = new Map<string, Operation>();
+  private readonly active = new Map<string, Operation>();
+
+  constructor(private readonly opts: { maxRecords?: number; maxEventsPerRecord?: number } = {}) {}
+
+  get(id: string): Operation | undefined {
+    return this.ops.get(id);
+  }
+
+  list(): Operation[] {
+    return [...this.ops.values()].reverse();
+  }
+
+  running(project: string): Operation | undefined {
+    return this.active.get(project);
+  }
+
+  /** Starts `run` in the background; throws ProjectBusyError when the project is busy. */
+  start<T>(o: StartOptions<T>): Operation {
+    const busy = this.active.get(o.project);
+    if (busy) throw new ProjectBusyError(busy);
+    const op = new Operation(
+      o.kind,
+      o.project,
+      o.services ?? [],
+      this.opts.maxEventsPerRecord ?? 20_000,
+    );
+    this.ops.set(op.id, op);
+    this.active.set(o.project, op);
+    this.prune();
+    let sawResult = false;
+    const onEvent: EventSink = (e) => {
+      if (op.finished) return;
+      if (e.type === "result") sawResult = true;
+      op.push(e);
+    };
+    op.done = (async () => {
+      try {
+        const result = await o.run(onEvent, op.controller.signal);
+        op.result = result;
+        if (!sawResult) op.push({ type: "result", ts: new Date().toISOString(), result });
+        op.finish(
+          op.controller.signal.aborted ? "cancelled" : (o.classify?.(result) ?? "succeeded"),
+        );
+      } catch (err) {
+        op.error = {
+          message: errorMessage(err),
+          hint: err instanceof IacError ? err.hint : undefined,
+        };
+        op.push({ type: "error", ts: new Date().toISOString(), ...op.error });
+        op.finish(op.controller.signal.aborted ? "cancelled" : "failed");
+      } finally {
+        if (this.active.get(o.project) === op) this.active.delete(o.project);
+      }
+    })();
+    return op;
+  }
+
+  /** Drops the oldest finished records beyond the cap. */
+  private prune(): void {
+    const max = this.opts.maxRecords ?? 100;
+    if (this.ops.size <= max) return;
+    for (const [id, op] of this.ops) {
+      if (this.ops.size <= max) break;
+      if (op.finished) this.ops.delete(id);
+    }
+  }
+
+  /** Shutdown: waits up to `graceMs` for running operations, then aborts them and waits again briefly. */
+  async shutdown(graceMs: number): Promise<void> {
+    const running = [...this.active.values()];
+    if (running.length === 0) return;
+    const all = Promise.allSettled(running.map((op) => op.done));
+    const timeout = (ms: number) => new Promise<void>((r) => setTimeout(r, ms).unref());
+    await Promise.race([all, timeout(graceMs)]);
+    for (const op of running)
+      if (!op.finished) op.controller.abort(new Error("iac serve is shutting down"));
+    await Promise.race([all, timeout(5_000)]);
+  }
+}

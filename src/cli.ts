@@ -1,0 +1,53 @@
+// `iac`: the command-line front end. Each command lives in src/commands/<name>.ts and
+// registers itself on the program; this file only wires them and maps errors to exit codes.
+import { Command, CommanderError } from "commander";
+import { ConfigError } from "./config.js";
+import { IacError, UsageError } from "./errors.js";
+import { registerDeployCommands } from "./commands/deploy.js";
+import { registerInspectCommand } from "./commands/inspect.js";
+import { registerPkiCommand } from "./commands/pki.js";
+import { registerServeCommand } from "./commands/serve.js";
+
+export function buildProgram(): Command {
+  const program = new Command()
+    .name("iac")
+    .description(
+      "Deploy git repositories (gh:owner/repo#ref) as containers, each with an Envoy sidecar,\n" +
+        "declared with Terraform (Docker provider) and health-checked over gRPC with mutual TLS.\n" +
+        "Settings come from flags, then the environment (see .env.example), then defaults.",
+    )
+    .version("0.1.0")
+    .showHelpAfterError("(run with --help for usage)")
+    .configureOutput({ outputError: (str, write) => write(str) });
+  program.exitOverride();
+  registerInspectCommand(program);
+  registerDeployCommands(program);
+  registerPkiCommand(program);
+  registerServeCommand(program);
+  return program;
+}
+
+export function exitCodeFor(err: unknown): number {
+  if (err instanceof UsageError || err instanceof ConfigError) return 2;
+  if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : 2;
+  return 1;
+}
+
+export function reportError(err: unknown): void {
+  if (err instanceof CommanderError) return; // commander already printed it
+  const msg = err instanceof Error ? err.message : String(err);
+  process.stderr.write(`iac: error: ${msg}\n`);
+  if (err instanceof IacError && err.hint) process.stderr.write(`  hint: ${err.hint}\n`);
+}
+
+async function main(argv: string[]): Promise<void> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync(argv);
+  } catch (err) {
+    reportError(err);
+    process.exitCode = exitCodeFor(err);
+  }
+}
+
+await main(process.argv);

@@ -1,0 +1,67 @@
+// Types shared along the pipeline: repos file -> slug -> source -> entrypoint -> image -> stack.
+
+/** A parsed repository reference. `raw` is the text the user wrote. */
+export interface Slug {
+  raw: string;
+  /** gh: GitHub (API + server URL from config); git: any git+https URL; file: a local path. */
+  kind: "github" | "git" | "file";
+  /** GitHub owner (kind github). */
+  owner?: string;
+  /** Repository name (all kinds; for file:, the folder's base name). */
+  repo: string;
+  /** Branch, tag or commit SHA; undefined = the default branch (HEAD). */
+  ref?: string;
+  /** Subdirectory inside the repo (monorepos: `gh:o/r//services/api`). */
+  subdir?: string;
+  /** Clone URL for kind git (without `git+`), absolute path for kind file. */
+  location?: string;
+}
+
+/** One service to deploy, as read from the repos file. */
+export interface ServiceSpec {
+  name: string;
+  slug: Slug;
+  /** Entrypoint override from the repos file (argv string or list). */
+  entrypoint?: string[];
+  env: Record<string, string>;
+}
+
+/** A fetched source tree at a resolved commit. */
+export interface Source {
+  /** Directory the entrypoint detection and the image build use (subdir applied). */
+  dir: string;
+  /** Root of the extracted tree (before subdir). */
+  root: string;
+  /** Full 40-hex commit SHA (for file: slugs without git, a content hash prefixed `local-`). */
+  commit: string;
+  /** How it was obtained. */
+  via: "tarball" | "clone" | "cache" | "local";
+}
+
+export type EntrypointKind =
+  "python-file" | "python-main-function" | "console-script" | "python-module" | "executable";
+
+export interface Entrypoint {
+  kind: EntrypointKind;
+  /** argv executed by the runner inside the container, cwd /app. */
+  argv: string[];
+  /** Which rule fired, e.g. "root-main.py", "pyproject-project-scripts", "override-repos-file". */
+  rule: string;
+  /** The image must `pip install` the project (console scripts, src/ layouts). */
+  installProject: boolean;
+}
+
+/** A built (or reused) app image. */
+export interface BuiltImage {
+  tag: string;
+  id: string;
+  /** False when the tag already existed and the build was skipped. */
+  built: boolean;
+}
+
+/** Cert files for one identity (absolute paths). */
+export interface CertPaths {
+  caFile: string;
+  certFile: string;
+  keyFile: string;
+}

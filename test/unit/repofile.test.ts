@@ -1,0 +1,160 @@
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import { UsageError } from "../../src/errors.js";
+import { loadReposFile, parseServiceList } from "../../src/repofile.js";
+
+const dir = mkdtempSync(path.join(tmpdir(), "iac-repofile-"));
+afterAll(() => rm(dir, { recursive: true, force: true }));
+
+function file(name: string, text: string): string {
+  const p = path.join(dir, name);
+  writeFileSync(p, text);
+  return p;
+}
+
+async function loadError(name: string, text: string): Promise<UsageError> {
+  const p = file(name, text);
+  try {
+    await loadReposFile(p);
+  } catch (err) {
+    expect(err).toBeInstanceOf(UsageError);
+    return err as UsageError;
+  }
+  throw new Error("expected an error");
+}
+
+describe("loadReposFile", () => {
+  it("reads a YAML list of slugs", async () => {
+    const specs = await loadReposFile(
+      file("list.yaml", "- gh:pypa/sampleproject#main\n- file:./hello\n"),
+    );
+    expect(specs.map((s) => s.name)).toEqual(["sampleproject", "hello"]);
+    expect(specs[0]!.slug).toMatchObject({ kind: "github", owner: "pypa", ref: "main" });
+    expect(specs[1]!.slug.location).toBe(path.join(dir, "hello"));
+    expect(specs[1]!.env).toEqual({});
+  });
+
+  it("reads {services: [...]} with name, entrypoint (string and list) and env", async () => {
+    const specs = await loadReposFile(
+      file(
+        "services.yaml",
+        [
+          "services:",
+          "  - slug: gh:acme/api#v1",
+          "    name: api",
+          '    entrypoint: "python  -m api.server"',
+          "    env: {PORT: 8080, DEBUG: true, NAME: x}",
+          "  - slug: gh:acme/worker",
+          "    entrypoint: [python, -c, 'import w; w.run()']",
+          "  - gh:acme/plain",
+        ].join("\n"),
+      ),
+    );
+    expect(specs[0]).toMatchObject({
+      name: "api",
+      entrypoint: ["python", "-m", "api.server"],
+      env: { PORT: "8080", DEBUG: "true", NAME: "x" },
+    });
+    expect(specs[1]).toMatchObject({
+      name: "worker",
+      entrypoint: ["python", "-c", "import w; w.run()"],
+    });
+    expect(specs[2]).toMatchObject({ name: "plain" });
+  });
+
+  it("reads JSON, including {slugs: [...]}", async () => {
+    const specs = await loadReposFile(
+      file("r.json", JSON.stringify({ slugs: ["gh:a/one", "gh:a/two"] })),
+    );
+    expect(specs.map((s) => s.name)).toEqual(["one", "two"]);
+  });
+
+  it.each([
+    ["missing.yaml", null, /repos file .*missing\.yaml not found/],
+    ["bad.yaml", "services:\n  - slug: gh:a/b\n   name: x\n", /bad\.yaml:\d+:\d+: invalid YAML/],
+    ["tabs.yaml", "services: [gh:a/b\n", /tabs\.yaml:\d+:\d+: invalid YAML/],
+    ["dupkey.yaml", "services: []\nservices: []\n", /invalid YAML.*[Mm]ap keys must be unique/],
+    ["empty.yaml", "", /no services/],
+    ["emptylist.yaml", "services: []\n", /service list is empty/],
+    ["scalar.yaml", "hello\n", /expected a list of slugs/],
+    ["topkey.yaml", "servics: [gh:a/b]\n", /unknown top-level key 'servics'/],
+    ["notlist.yaml", "services: gh:a/b\n", /'services' must be a list/],
+    [
+      "entrykey.yaml",
+      "services:\n  - slug: gh:a/b\n    entrypiont: x\n",
+      /entry 0 \(gh:a\/b\): unknown key 'entrypiont'/,
+    ],
+    ["noslug.yaml", "services:\n  - name: x\n", /entry 0 \(no slug\): 'slug' is required/],
+    [
+      "badslug.yaml",
+      "- gh:a/b\n- gh:a/b#--exec=x\n",
+      /badslug\.yaml: entry 1 \(gh:a\/b#--exec=x\): invalid slug .*starts with '-'/,
+    ],
+    [
+      "badname.yaml",
+      "services:\n  - {slug: gh:a/b, name: Bad_Name}\n",
+      /entry 0 \(gh:a\/b\): name "Bad_Name" is not a DNS label/,
+    ],
+    ["badenv.yaml", "services:\n  - {slug: gh:a/b, env: {1X: y}}\n", /env name '1X'/],
+    ["badenv2.yaml", "services:\n  - {slug: gh:a/b, env: {X: [1]}}\n", /env X must be a string/],
+    [
+      "badep.yaml",
+      "services:\n  - {slug: gh:a/b, entrypoint: 42}\n",
+      /entrypoint must be a string or a list/,
+    ],
+    ["emptyep.yaml", "services:\n  - {slug: gh:a/b, entrypoint: '  '}\n", /entrypoint is empty/],
+    [
+      "dup.yaml",
+      "- gh:a/app\n- gh:b/app\n",
+      /entries 0 \(gh:a\/app\) and 1 \(gh:b\/app\) both have the service name 'app'/,
+    ],
+    ["slugsobj.yaml", "slugs: [{slug: gh:a/b}]\n", /'slugs' must be a list of slug strings/],
+    ["both.yaml", "slugs: [gh:a/b]\nservices: [gh:a/c]\n", /either 'services' or 'slugs'/],
+  ])("%s: clear error naming the file and entry", async (name, text, problem) => {
+    const err =
+      text === null
+        ? await loadReposFile(path.join(dir, name)).then(
+            () => {
+              throw new Error("expected an error");
+            },
+            (e: UsageError) => e,
+          )
+        : await loadError(name, text);
+    expect(err).toBeInstanceOf(UsageError);
+    expect(err.message).toMatch(problem);
+    expect(err.message).toContain(name);
+  });
+
+  it("a duplicate name is resolved by an explicit name:", async () => {
+    const specs = await loadReposFile(
+      file("dupok.yaml", "services:\n  - gh:a/app\n  - {slug: gh:b/app, name: app-b}\n"),
+    );
+    expect(specs.map((s) => s.name)).toEqual(["app", "app-b"]);
+  });
+
+  it("YAML anchors cannot blow up (alias limit)", async () => {
+    const bomb = ["a: &a [x, x, x, x, x, x, x, x, x, x]"];
+    for (let i = 0; i < 8; i++)
+      bomb.push(
+        `${String.fromCharCode(98 + i)}: &${String.fromCharCode(98 + i)} [${Array(10)
+          .fill(`*${String.fromCharCode(97 + i)}`)
+          .join(", ")}]`,
+      );
+    const err = await loadError("bomb.yaml", bomb.join("\n") + "\n");
+    expect(err.message).toMatch(/bomb\.yaml/);
+  });
+});
+
+describe("parseServiceList (API bodies)", () => {
+  it("names the origin and honours allowFile=false", () => {
+    expect(() =>
+      parseServiceList({ slugs: ["file:/etc"] }, "request body", "/", { allowFile: false }),
+    ).toThrow(/request body: entry 0 \(file:\/etc\): invalid slug .*not accepted here/);
+    expect(parseServiceList({ services: [{ slug: "gh:a/b" }] }, "request body", "/")[0]!.name).toBe(
+      "b",
+    );
+  });
+});
