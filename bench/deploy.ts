@@ -35,7 +35,9 @@ const config = loadConfig({
 });
 try {
   const a = await makeGitRepo({ "main.py": `def main():\n    print("alpha ${nonce}")\n` });
-  const b = await makeGitRepo({ "__main__.py": `import time\nprint("beta ${nonce}")\ntime.sleep(3600)\n` });
+  const b = await makeGitRepo({
+    "__main__.py": `import time\nprint("beta ${nonce}")\ntime.sleep(3600)\n`,
+  });
   const { writeFile } = await import("node:fs/promises");
   const reposFile = path.join(work, "repos.yaml");
   await writeFile(reposFile, `- file:${a.dir}\n- file:${b.dir}\n`);
@@ -52,15 +54,25 @@ try {
     ...(config.terraform.cliConfig ? { TF_CLI_CONFIG_FILE: config.terraform.cliConfig } : {}),
   };
   const [, rawS] = await timed(async () => {
-    await run(config.terraform.bin, ["plan", "-input=false", "-no-color", "-out=raw.tfplan"], { cwd: dir, env: tfEnv });
-    await run(config.terraform.bin, ["apply", "-input=false", "-no-color", "raw.tfplan"], { cwd: dir, env: tfEnv });
+    await run(config.terraform.bin, ["plan", "-input=false", "-no-color", "-out=raw.tfplan"], {
+      cwd: dir,
+      env: tfEnv,
+    });
+    await run(config.terraform.bin, ["apply", "-input=false", "-no-color", "raw.tfplan"], {
+      cwd: dir,
+      env: tfEnv,
+    });
   });
   const [, destroyS] = await timed(() => destroy(config, project));
 
   const serving = (r: typeof cold) => r.services.filter((s) => s.status === "SERVING").length;
   console.log(`services:                       2 (sidecar=${config.sidecar})`);
-  console.log(`cold deploy (build+apply+health): ${coldS.toFixed(2)} s  (${serving(cold)}/2 SERVING)`);
-  console.log(`warm no-op redeploy:            ${warmS.toFixed(2)} s  (${serving(warm)}/2 SERVING, applied=${warm.applied})`);
+  console.log(
+    `cold deploy (build+apply+health): ${coldS.toFixed(2)} s  (${serving(cold)}/2 SERVING)`,
+  );
+  console.log(
+    `warm no-op redeploy:            ${warmS.toFixed(2)} s  (${serving(warm)}/2 SERVING, applied=${warm.applied})`,
+  );
   console.log(`containers recreated on redeploy: ${warm.containersRecreated?.length ?? 0}`);
   console.log(`raw terraform plan+apply no-op: ${rawS.toFixed(2)} s`);
   console.log(`ratio warm redeploy / raw no-op: ${(warmS / rawS).toFixed(2)}x`);

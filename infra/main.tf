@@ -100,6 +100,8 @@ resource "docker_container" "app" {
       "io.iac.slug"    = each.value.slug
       "io.iac.commit"  = each.value.commit
       "io.iac.role"    = "app"
+      # Bind-mounted files are read at start: a new cert or config must restart the reader.
+      "io.iac.config-hash" = each.value.config_hash
     })
     content {
       label = labels.key
@@ -150,10 +152,11 @@ resource "docker_container" "envoy" {
 
   dynamic "labels" {
     for_each = merge(local.common_labels, {
-      "io.iac.service" = each.key
-      "io.iac.slug"    = each.value.slug
-      "io.iac.commit"  = each.value.commit
-      "io.iac.role"    = "sidecar"
+      "io.iac.service"     = each.key
+      "io.iac.slug"        = each.value.slug
+      "io.iac.commit"      = each.value.commit
+      "io.iac.role"        = "sidecar"
+      "io.iac.config-hash" = each.value.config_hash
     })
     content {
       label = labels.key

@@ -65,6 +65,7 @@ variable "services" {
     cert_dir     = string      # host dir with ca.pem, cert.pem, key.pem (owned by the reading uid, key 0600)
     envoy_config = string      # host path of the rendered envoy.yaml ("" with sidecar = "none")
     env          = map(string) # extra env for the app (from the repos file)
+    config_hash  = string      # hash of the mounted envoy config + cert; a change replaces the containers
   }))
   default = {}
 }

@@ -1,6 +1,7 @@
 // The pipeline: repos -> fetch -> detect -> build -> certs/envoy -> tfvars -> one terraform
 // apply -> health in parallel. One service failing is reported and never stops the others.
-import { rm } from "node:fs/promises";
+import { createHash } from "node:crypto";
+import { readFile, rm } from "node:fs/promises";
 import path from "node:path";
 import type { Config } from "./config.js";
 import {
@@ -175,6 +176,7 @@ async function prepareService(
         cert_dir: path.dirname(certs.certFile),
         envoy_config: envoyConfig,
         env: spec.env,
+        config_hash: await mountedFilesHash([certs.certFile, certs.caFile, envoyConfig]),
       },
     };
   } catch (err) {
@@ -182,6 +184,12 @@ async function prepareService(
     onEvent(stageEvent("failed", spec.name, report.error));
     return { report };
   }
+}
+
+async function mountedFilesHash(files: string[]): Promise<string> {
+  const hash = createHash("sha256");
+  for (const f of files) hash.update(f ? await readFile(f) : "").update("\0");
+  return hash.digest("hex").slice(0, 16);
 }
 
 async function controlPlaneCerts(config: Config): Promise<CertPaths> {

@@ -16,6 +16,8 @@ export interface StackService {
   cert_dir: string;
   envoy_config: string;
   env: Record<string, string>;
+  /** Hash of the files the containers bind-mount (envoy config, cert): a change replaces them. */
+  config_hash: string;
 }
 
 export interface StackVars {

@@ -30,6 +30,7 @@ describe("stack vars", () => {
         host_port: 1234,
         cert_dir: "/x",
         envoy_config: "",
+        config_hash: "h",
         env: {},
       },
     });
