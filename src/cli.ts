@@ -1,5 +1,6 @@
 // `iac`: the command-line front end. Each command lives in src/commands/<name>.ts and
 // registers itself on the program; this file only wires them and maps errors to exit codes.
+import { existsSync } from "node:fs";
 import { Command, CommanderError } from "commander";
 import { ConfigError } from "./config.js";
 import { IacError, UsageError } from "./errors.js";
@@ -41,6 +42,8 @@ export function reportError(err: unknown): void {
 }
 
 async function main(argv: string[]): Promise<void> {
+  // A .env in the working directory supplies settings the environment does not already set.
+  if (existsSync(".env")) process.loadEnvFile(".env");
   const program = buildProgram();
   try {
     await program.parseAsync(argv);

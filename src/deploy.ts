@@ -180,8 +180,9 @@ async function prepareService(
       },
     };
   } catch (err) {
-    report.error = errorMessage(err);
-    onEvent(stageEvent("failed", spec.name, report.error));
+    report.error =
+      errorMessage(err) + (err instanceof IacError && err.hint ? `\nhint: ${err.hint}` : "");
+    onEvent(stageEvent("failed", spec.name, errorMessage(err).split("\n")[0]));
     return { report };
   }
 }
@@ -203,6 +204,8 @@ export interface PrepareResult {
   dir: string;
   reports: ServiceReport[];
   plan: tf.PlanSummary;
+  /** True when terraform was not run at all (nothing could be prepared, nothing deployed before). */
+  skipped: boolean;
 }
 
 /**
@@ -242,6 +245,20 @@ async function prepareAndPlan(
       p.report.error += " (kept the previously deployed version)";
     }
   }
+  if (Object.keys(stack).length === 0 && !previous) {
+    // Nothing could be prepared and nothing ran before: leave no state behind.
+    onEvent(stageEvent("plan", undefined, "nothing to apply: no service could be prepared"));
+    const planFile = path.join(dir, "tfplan");
+    const empty = {
+      changes: false,
+      planFile,
+      add: 0,
+      change: 0,
+      destroy: 0,
+      containersRecreated: [],
+    };
+    return { dir, reports: prepared.map((p) => p.report), plan: empty, skipped: true };
+  }
   const ports = await assignPorts(path.join(dir, "ports.json"), Object.keys(stack));
   for (const [name, svc] of Object.entries(stack)) svc.host_port = ports[name]!;
   for (const p of prepared) p.report.port = stack[p.report.name]?.host_port;
@@ -256,7 +273,7 @@ async function prepareAndPlan(
   onEvent(stageEvent("plan", undefined, `terraform plan (${Object.keys(stack).length} services)`));
   await tf.init(run);
   const plan = await tf.plan(run);
-  return { dir, reports: prepared.map((p) => p.report), plan };
+  return { dir, reports: prepared.map((p) => p.report), plan, skipped: false };
 }
 
 async function withProjectLock<T>(
@@ -289,7 +306,8 @@ export async function deploy(
   const cpCerts = await controlPlaneCerts(config);
 
   const result = await withProjectLock(config, req.project, "deploy", async (dir) => {
-    const { reports, plan } = await prepareAndPlan(config, req, onEvent, signal);
+    const { reports, plan, skipped } = await prepareAndPlan(config, req, onEvent, signal);
+    if (skipped) return { reports, plan };
     const run: tf.TerraformRun = {
       config,
       dir,

@@ -341,6 +341,13 @@ export async function buildImage(opts: BuildOptions): Promise<BuiltImage> {
   const app = await appRequirements(source, entrypoint);
   for (const w of app.warnings) emit(`warning: ${w}`);
 
+  const baseId = await baseImageId(docker, config.baseImage);
+  if (baseId === "absent") {
+    emit(
+      `base image ${config.baseImage} is not present locally: Docker will try to pull it ` +
+        "(offline? run `make bootstrap` and set IAC_BASE_IMAGE=iac-local/python:3.11-slim)",
+    );
+  }
   const h = createHash("sha256");
   for (const part of [
     "iac-image-v1",
@@ -351,7 +358,7 @@ export async function buildImage(opts: BuildOptions): Promise<BuiltImage> {
     dockerfile,
     await runnerVersion(),
     config.baseImage,
-    await baseImageId(docker, config.baseImage),
+    baseId,
     app.text,
     config.pipIndexUrl ?? "",
     JSON.stringify(Object.entries(opts.labels ?? {}).sort()),
@@ -460,7 +467,10 @@ export async function buildImage(opts: BuildOptions): Promise<BuiltImage> {
       `image build for ${service} failed${step ? ` at ${step}` : ""}: ${failure}\n--- last build output ---\n${last.slice(-12).join("\n")}`,
       step,
       last,
-      "see the build output above; set IAC_BASE_IMAGE to an image with python3 and python3-venv",
+      baseId === "absent"
+        ? `the base image ${config.baseImage} is not present locally and could not be pulled: ` +
+            "run `make bootstrap` (builds iac-local/python:3.11-slim offline) and set IAC_BASE_IMAGE=iac-local/python:3.11-slim"
+        : "see the build output above; set IAC_BASE_IMAGE to an image with python3 and python3-venv",
     );
   }
   const inspected = await docker.getImage(tag).inspect();

@@ -48,9 +48,16 @@ function reportTable(report: DeployReport): string {
       s.port ? `127.0.0.1:${s.port}` : "-",
       s.commit?.slice(0, 12) ?? "-",
       s.entrypoint ? `${s.entrypoint.kind}: ${s.entrypoint.argv.join(" ")}` : "-",
-      s.error ?? "",
+      s.error?.split("\n")[0] ?? "",
     ]),
   );
+}
+
+/** Full multi-line errors (build output, hints) below the table, on stderr. */
+function reportErrors(report: Pick<DeployReport, "services">): void {
+  for (const s of report.services) {
+    if (s.error?.includes("\n")) process.stderr.write(`\n${s.name}: ${s.error}\n`);
+  }
 }
 
 export function registerDeployCommands(program: Command): void {
@@ -87,6 +94,7 @@ export function registerDeployCommands(program: Command): void {
           report.applied === false ? "terraform: no changes\n" : "terraform: applied\n",
         );
         process.stdout.write(reportTable(report));
+        reportErrors(report);
       }
       if (report.services.some((s) => s.status !== "SERVING")) process.exitCode = 1;
     });
@@ -121,6 +129,7 @@ export function registerDeployCommands(program: Command): void {
       if (flags.output === "json") printJson({ ...rest, plan: summary });
       else {
         process.stdout.write(reportTable({ ...rest }));
+        reportErrors(rest);
         process.stdout.write(
           plan.changes
             ? `Plan: ${plan.add} to add, ${plan.change} to change, ${plan.destroy} to destroy.\n`
