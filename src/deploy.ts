@@ -15,7 +15,7 @@ import { dockerClient } from "./docker.js";
 import { buildImage } from "./dockerize.js";
 import { writeEnvoyConfig } from "./envoy.js";
 import { detectEntrypoint } from "./entry.js";
-import { IacError, ToolError, UsageError, errorMessage } from "./errors.js";
+import { IacError, NotFoundError, ToolError, UsageError, errorMessage } from "./errors.js";
 import { type EventSink, logEvent, noopSink, stageEvent } from "./events.js";
 import { fetchSource } from "./gitops.js";
 import { acquireLock } from "./lock.js";
@@ -446,7 +446,7 @@ async function deployedServices(
 ): Promise<Record<string, StackService>> {
   const vars = await readStackVars(projectDir(config, project));
   if (!vars) {
-    throw new IacError(
+    throw new NotFoundError(
       `project '${project}' has no deployed services (${tfvarsPath(projectDir(config, project))} not found)`,
       "deploy it first: iac deploy --file repos.yaml" +
         (project === "iac" ? "" : ` --project ${project}`),
@@ -497,7 +497,7 @@ export async function streamLogs(
   const services = await deployedServices(config, project);
   const svc = services[service];
   if (!svc) {
-    throw new UsageError(
+    throw new NotFoundError(
       `no service '${service}' in project '${project}'`,
       `deployed services: ${Object.keys(services).join(", ") || "(none)"}`,
     );

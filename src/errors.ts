@@ -17,6 +17,11 @@ export class UsageError extends IacError {
   override name = "UsageError";
 }
 
+/** Nothing by that name: a project with no deployed services, an unknown service. */
+export class NotFoundError extends IacError {
+  override name = "NotFoundError";
+}
+
 /** A required tool or service is missing or unreachable (docker, terraform, provider). */
 export class ToolError extends IacError {
   override name = "ToolError";

@@ -11,7 +11,7 @@ import type { AddressInfo } from "node:net";
 import Fastify, { type FastifyInstance, type FastifyReply } from "fastify";
 import { pino, type Logger } from "pino";
 import type { Config } from "../config.js";
-import { errorMessage, IacError, UsageError } from "../errors.js";
+import { errorMessage, IacError, NotFoundError, UsageError } from "../errors.js";
 import { parseServiceList } from "../repofile.js";
 import type { ServiceSpec } from "../types.js";
 import { Authenticator, type AuthenticatorOptions, type Principal } from "./auth.js";
@@ -96,9 +96,6 @@ class HttpError extends Error {
   }
 }
 
-/** Pipeline errors that mean "nothing by that name": lead's errors carry no class for it. */
-const NOT_FOUND_RE = /has no deployed services|no service '|not found/i;
-
 function errorReply(
   reply: FastifyReply,
   status: number,
@@ -170,19 +167,12 @@ export async function createServer(opts: CreateServerOptions): Promise<ApiServer
     }
     if (err instanceof PipelineUnavailableError)
       return errorReply(reply, 501, "not_implemented", err.message, { hint: err.hint });
-    if (err instanceof IacError && NOT_FOUND_RE.test(err.message))
+    if (err instanceof NotFoundError)
       return errorReply(reply, 404, "not_found", err.message, { hint: err.hint });
     if (err instanceof UsageError)
       return errorReply(reply, 400, "invalid_request", err.message, { hint: err.hint });
     if (err instanceof IacError) {
-      const status = NOT_FOUND_RE.test(err.message) ? 404 : 500;
-      return errorReply(
-        reply,
-        status,
-        status === 404 ? "not_found" : "pipeline_error",
-        err.message,
-        { hint: err.hint },
-      );
+      return errorReply(reply, 500, "pipeline_error", err.message, { hint: err.hint });
     }
     const fe = err as { statusCode?: number; code?: string; message?: string };
     if (fe.code === "FST_ERR_CTP_BODY_TOO_LARGE") {

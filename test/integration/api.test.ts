@@ -10,7 +10,7 @@ import path from "node:path";
 import { pino } from "pino";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { loadConfig, type Config } from "../../src/config.js";
-import { IacError, UsageError } from "../../src/errors.js";
+import { IacError, NotFoundError } from "../../src/errors.js";
 import { logEvent, stageEvent, type EventSink } from "../../src/events.js";
 import type { DeployReport, Pipeline } from "../../src/api/pipeline.js";
 import { credentials, Metadata, status as grpcStatus, type ServiceError } from "@grpc/grpc-js";
@@ -230,7 +230,7 @@ function testPipeline() {
     async health(_config, project) {
       const names = deployed.get(project);
       if (!names)
-        throw new IacError(`project '${project}' has no deployed services`, "deploy it first");
+        throw new NotFoundError(`project '${project}' has no deployed services`, "deploy it first");
       return names.map((name, i) => ({
         name,
         status: "SERVING" as const,
@@ -240,7 +240,7 @@ function testPipeline() {
     },
     async streamLogs(_config, project, service, opts, onLine, signal) {
       if (!deployed.get(project)?.includes(service)) {
-        throw new UsageError(`no service '${service}' in project '${project}'`);
+        throw new NotFoundError(`no service '${service}' in project '${project}'`);
       }
       for (let i = 0; i < Math.min(opts.tail || 3, 3); i++) {
         onLine({ ts: new Date().toISOString(), msg: `line ${i}`, stream: "stdout" });
