@@ -6,6 +6,8 @@ PY := .venv/bin/python
 FILE ?= repos.yaml
 DEMO_FILE ?= examples/demo.yaml
 export IAC_BASE_IMAGE ?= iac-local/python:3.11-slim
+# Where scripts/bootstrap.sh puts a terraform it had to build (only used when none is on PATH).
+export PATH := $(PATH):$(or $(IAC_CACHE_DIR),$(HOME)/.cache/iac-wrapper)/bin
 
 .PHONY: help bootstrap deps proto proto-check test test-unit test-integration test-runner fmt lint plan apply deploy destroy health demo demo-destroy bench
 

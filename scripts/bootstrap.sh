@@ -80,18 +80,23 @@ terraform_bin() {
     log "terraform: $(terraform version | head -1) at $(command -v terraform)"
     return
   fi
-  # No registry for HashiCorp releases here: build OpenTofu from the Go module proxy.
-  # v1.8.x go.mod has no replace directives, so `go install` works.
-  local tofu_version="${IAC_TOFU_VERSION:-v1.8.8}"
+  # No HashiCorp release downloads here: build from the Go module proxy, at versions whose
+  # go.mod has no replace directives (those break `go install`): terraform v1.5.7 (the last
+  # MPL release), else OpenTofu v1.6.2.
   mkdir -p "$CACHE/bin"
   if [ ! -x "$CACHE/bin/terraform" ]; then
-    command -v go >/dev/null 2>&1 || die "terraform is missing and Go is not installed to build OpenTofu"
-    log "terraform missing: building OpenTofu $tofu_version from the Go module proxy"
-    GOBIN="$CACHE/bin" go install "github.com/opentofu/opentofu/cmd/tofu@$tofu_version" ||
-      die "could not build OpenTofu $tofu_version; install terraform >= 1.5 and re-run"
-    ln -sf "$CACHE/bin/tofu" "$CACHE/bin/terraform"
+    command -v go >/dev/null 2>&1 || die "terraform is missing and Go is not installed to build it"
+    log "terraform missing: building terraform ${IAC_TERRAFORM_VERSION:-v1.5.7} from the Go module proxy (several minutes)"
+    if GOBIN="$CACHE/bin" go install "github.com/hashicorp/terraform@${IAC_TERRAFORM_VERSION:-v1.5.7}"; then
+      :
+    else
+      log "terraform build failed; trying OpenTofu v1.6.2"
+      GOBIN="$CACHE/bin" go install github.com/opentofu/opentofu/cmd/tofu@v1.6.2 ||
+        die "could not build terraform or OpenTofu; install terraform >= 1.5 and re-run"
+      ln -sf "$CACHE/bin/tofu" "$CACHE/bin/terraform"
+    fi
   fi
-  log "terraform: $("$CACHE/bin/terraform" version | head -1) at $CACHE/bin/terraform (add it to PATH or set IAC_TERRAFORM_BIN)"
+  log "terraform: $("$CACHE/bin/terraform" version | head -1) at $CACHE/bin/terraform (set IAC_TERRAFORM_BIN=$CACHE/bin/terraform or add it to PATH)"
 }
 
 provider() {

@@ -62,7 +62,7 @@ const envSchema = z.object({
   IAC_STATE_DIR: z.string().min(1).default(".iac"),
   IAC_SECRETS_DIR: z.string().min(1).default("secrets"),
   IAC_CACHE_DIR: z.string().min(1).optional(),
-  IAC_TERRAFORM_BIN: z.string().min(1).default("terraform"),
+  IAC_TERRAFORM_BIN: z.string().min(1).optional(),
   IAC_TF_CLI_CONFIG: z.string().min(1).optional(),
   IAC_PIP_INDEX_URL: httpUrl.optional(),
   IAC_CONCURRENCY: positiveInt.max(32, "expected <= 32").default(4),
@@ -76,6 +76,7 @@ const envSchema = z.object({
   DOCKER_HOST: z.string().min(1).optional(),
   XDG_RUNTIME_DIR: z.string().min(1).optional(),
   XDG_CACHE_HOME: z.string().min(1).optional(),
+  PATH: z.string().optional(),
 });
 
 export type Env = z.infer<typeof envSchema>;
@@ -114,6 +115,20 @@ function writableDir(dir: string): boolean {
   } catch {
     return false;
   }
+}
+
+/** `terraform` from PATH, else the one scripts/bootstrap.sh builds into the cache. */
+function defaultTerraform(pathVar: string | undefined, cacheDir: string): string {
+  const onPath = (pathVar ?? "").split(path.delimiter).some((dir) => {
+    try {
+      accessSync(path.join(dir, "terraform"), constants.X_OK);
+      return true;
+    } catch {
+      return false;
+    }
+  });
+  const built = path.join(cacheDir, "bin", "terraform");
+  return !onPath && existsSync(built) ? built : "terraform";
 }
 
 /** /run/iac_wrapper.sock, or $XDG_RUNTIME_DIR/iac_wrapper.sock when /run is not writable. */
@@ -181,7 +196,7 @@ export function loadConfig(
     secretsDir: path.resolve(cwd, e.IAC_SECRETS_DIR),
     cacheDir,
     terraform: {
-      bin: e.IAC_TERRAFORM_BIN,
+      bin: e.IAC_TERRAFORM_BIN ?? defaultTerraform(e.PATH, cacheDir),
       cliConfig: e.IAC_TF_CLI_CONFIG ?? (existsSync(bootstrapTfrc) ? bootstrapTfrc : undefined),
     },
     pipIndexUrl: e.IAC_PIP_INDEX_URL,

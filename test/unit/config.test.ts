@@ -72,4 +72,20 @@ describe("loadConfig", () => {
       await rm(dir, { recursive: true, force: true });
     }
   });
+
+  it("uses terraform from PATH, else the one bootstrap built into the cache", async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), "iac-cfg-"));
+    try {
+      const { mkdir, writeFile } = await import("node:fs/promises");
+      await mkdir(path.join(dir, "bin"));
+      await writeFile(path.join(dir, "bin", "terraform"), "#!/bin/sh\n", { mode: 0o755 });
+      const emptyPath = loadConfig({ PATH: "/nonexistent", IAC_CACHE_DIR: dir });
+      expect(emptyPath.terraform.bin).toBe(path.join(dir, "bin", "terraform"));
+      const onPath = loadConfig({ PATH: path.join(dir, "bin"), IAC_CACHE_DIR: "/nonexistent" });
+      expect(onPath.terraform.bin).toBe("terraform");
+      expect(loadConfig({ IAC_TERRAFORM_BIN: "/opt/tofu" }).terraform.bin).toBe("/opt/tofu");
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
 });
