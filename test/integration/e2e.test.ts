@@ -68,7 +68,10 @@ describe.each(sidecarModes)("iac deploy end to end (IAC_SIDECAR=%s)", (sidecar) 
       ].join("\n"),
       "README.md": "# hello-main\n",
     });
-    github = await startGithubServer({ repos: { "acme/hello-main": repo.dir } });
+    const broken = await makeGitRepo({ "README.md": "# nothing to run here\n" });
+    github = await startGithubServer({
+      repos: { "acme/hello-main": repo.dir, "acme/broken": broken.dir },
+    });
     reposFile = path.join(work, "repos.yaml");
     await writeFile(reposFile, "services:\n  - slug: gh:acme/hello-main#main\n");
     env = {
@@ -96,6 +99,20 @@ describe.each(sidecarModes)("iac deploy end to end (IAC_SIDECAR=%s)", (sidecar) 
     }
     await github?.close();
     if (work) await rm(work, { recursive: true, force: true });
+  });
+
+  it("iac plan shows what would be created, and creates nothing", async () => {
+    const { stdout } = await iac("plan", "--file", reposFile, "--output", "json");
+    const doc = JSON.parse(stdout) as {
+      plan: { changes: boolean; add: number };
+      services: { name: string }[];
+    };
+    expect(doc.plan.changes).toBe(true);
+    // network + app image + app container (+ envoy image and container with the sidecar)
+    expect(doc.plan.add).toBe(sidecar === "envoy" ? 5 : 3);
+    expect(doc.services.map((s) => s.name)).toEqual(["hello-main"]);
+    const label = `io.iac.project=${project}`;
+    expect(await docker.listContainers({ all: true, filters: { label: [label] } })).toEqual([]);
   });
 
   it("deploys hello-main and reports SERVING", async () => {
@@ -177,6 +194,32 @@ describe.each(sidecarModes)("iac deploy end to end (IAC_SIDECAR=%s)", (sidecar) 
     const { stdout, stderr } = await iac("deploy", "--file", reposFile, "--output", "json");
     expect(JSON.parse(stdout).services[0].status).toBe("SERVING");
     expect(stderr).toContain("no changes");
+    const after = await docker.listContainers({
+      filters: { label: [`io.iac.project=${project}`] },
+    });
+    expect(after.map((c) => c.Id).sort()).toEqual(before.map((c) => c.Id).sort());
+  });
+
+  it("a broken repo fails alone: exit 1, the others keep serving untouched", async () => {
+    const before = await docker.listContainers({
+      filters: { label: [`io.iac.project=${project}`] },
+    });
+    const both = path.join(work, "repos-broken.yaml");
+    await writeFile(both, "- gh:acme/hello-main#main\n- gh:acme/broken\n");
+    const err = (await iac("deploy", "--file", both, "--output", "json").catch(
+      (e: unknown) => e,
+    )) as {
+      code: number;
+      stdout: string;
+    };
+    expect(err.code).toBe(1);
+    const doc = JSON.parse(err.stdout) as {
+      services: { name: string; status: string; error?: string }[];
+    };
+    expect(doc.services.find((s) => s.name === "hello-main")).toMatchObject({ status: "SERVING" });
+    const bad = doc.services.find((s) => s.name === "broken")!;
+    expect(bad.status).toBe("FAILED");
+    expect(bad.error).toMatch(/main\.py/); // lists what was looked for
     const after = await docker.listContainers({
       filters: { label: [`io.iac.project=${project}`] },
     });
