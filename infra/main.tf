@@ -6,6 +6,17 @@ locals {
     "io.iac.project"    = var.project
     "io.iac.managed-by" = "terraform"
   }
+
+  # Labels of both containers of a service; everything a project creates is found by them.
+  service_labels = {
+    for k, svc in var.services : k => merge(local.common_labels, {
+      "io.iac.service" = k
+      "io.iac.slug"    = svc.slug
+      "io.iac.commit"  = svc.commit
+      # Bind-mounted files are read at start: a new cert or config must restart the reader.
+      "io.iac.config-hash" = svc.config_hash
+    })
+  }
 }
 
 resource "docker_network" "mesh" {
@@ -95,14 +106,7 @@ resource "docker_container" "app" {
   }
 
   dynamic "labels" {
-    for_each = merge(local.common_labels, {
-      "io.iac.service" = each.key
-      "io.iac.slug"    = each.value.slug
-      "io.iac.commit"  = each.value.commit
-      "io.iac.role"    = "app"
-      # Bind-mounted files are read at start: a new cert or config must restart the reader.
-      "io.iac.config-hash" = each.value.config_hash
-    })
+    for_each = merge(local.service_labels[each.key], { "io.iac.role" = "app" })
     content {
       label = labels.key
       value = labels.value
@@ -151,13 +155,7 @@ resource "docker_container" "envoy" {
   }
 
   dynamic "labels" {
-    for_each = merge(local.common_labels, {
-      "io.iac.service"     = each.key
-      "io.iac.slug"        = each.value.slug
-      "io.iac.commit"      = each.value.commit
-      "io.iac.role"        = "sidecar"
-      "io.iac.config-hash" = each.value.config_hash
-    })
+    for_each = merge(local.service_labels[each.key], { "io.iac.role" = "sidecar" })
     content {
       label = labels.key
       value = labels.value

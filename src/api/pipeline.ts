@@ -2,36 +2,13 @@
 // is handed an object with these shapes; `iac serve` loads the real one (`realPipeline`)
 // lazily so the API still starts, and says so, while the pipeline cannot be loaded.
 import type { Config } from "../config.js";
+// The report shapes are the pipeline's own (type-only: nothing of deploy.ts loads here).
+import type { DeployReport, ServiceHealth } from "../deploy.js";
 import { IacError } from "../errors.js";
 import type { EventSink } from "../events.js";
 import type { ServiceSpec } from "../types.js";
 
-export interface ServiceReport {
-  name: string;
-  slug: string;
-  commit?: string;
-  entrypoint?: { kind: string; argv: string[]; rule: string };
-  image?: string;
-  status: "SERVING" | "NOT_SERVING" | "FAILED";
-  port?: number;
-  error?: string;
-}
-
-export interface DeployReport {
-  project: string;
-  services: ServiceReport[];
-}
-
-export interface ServiceHealth {
-  name: string;
-  status: "SERVING" | "NOT_SERVING" | "UNKNOWN" | "UNREACHABLE";
-  phase?: string;
-  exitCode?: number;
-  restarts?: number;
-  uptimeSeconds?: number;
-  message?: string;
-  port?: number;
-}
+export type { DeployReport, ServiceHealth, ServiceReport } from "../deploy.js";
 
 export interface LogLineOut {
   ts: string;
