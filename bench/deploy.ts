@@ -9,6 +9,7 @@ import path from "node:path";
 import { promisify } from "node:util";
 import { loadConfig } from "../src/config.js";
 import { deploy, destroy } from "../src/deploy.js";
+import { dockerClient } from "../src/docker.js";
 import { loadReposFile } from "../src/repofile.js";
 import { projectDir } from "../src/stack.js";
 import { makeGitRepo } from "../test/helpers/git-fixtures.js";
@@ -64,6 +65,14 @@ try {
     });
   });
   const [, destroyS] = await timed(() => destroy(config, project));
+  const docker = dockerClient(config);
+  for (const s of cold.services) {
+    if (s.image)
+      await docker
+        .getImage(s.image)
+        .remove({ noprune: true })
+        .catch(() => undefined);
+  }
 
   const serving = (r: typeof cold) => r.services.filter((s) => s.status === "SERVING").length;
   console.log(`services:                       2 (sidecar=${config.sidecar})`);

@@ -97,6 +97,13 @@ describe.each(sidecarModes)("iac deploy end to end (IAC_SIDECAR=%s)", (sidecar) 
     for (const n of await docker.listNetworks({ filters: { label: [label] } })) {
       await docker.getNetwork(n.Id).remove();
     }
+    // ...and no image: the ones built from this test's fixture repos (tagged by content hash).
+    const images = await docker.listImages({
+      filters: { label: ["io.iac.slug=gh:acme/hello-main#main"] },
+    });
+    for (const img of images) {
+      for (const tag of img.RepoTags ?? []) await docker.getImage(tag).remove({ noprune: true });
+    }
     await github?.close();
     if (work) await rm(work, { recursive: true, force: true });
   });
