@@ -25,7 +25,9 @@ if (skipped) {
   for (const f of r.testResults) for (const t of f.assertionResults)
     if (t.status === "pending" || t.status === "skipped" || t.status === "todo") console.log("  - " + t.fullName);
 }
-console.log(`vitest: ${r.numPassedTests} passed, ${r.numFailedTests} failed, ${skipped} skipped`);
+// A suite that fails outside a test (a hook) counts as a failure too.
+const failed = r.numFailedTests || (r.success ? 0 : Math.max(1, r.numFailedTestSuites));
+console.log(`vitest: ${r.numPassedTests} passed, ${failed} failed, ${skipped} skipped`);
 ' "$report" || true
 
 [ "$py" -eq 0 ] && [ "$vt" -eq 0 ]

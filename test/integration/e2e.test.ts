@@ -97,13 +97,22 @@ describe.each(sidecarModes)("iac deploy end to end (IAC_SIDECAR=%s)", (sidecar) 
     for (const n of await docker.listNetworks({ filters: { label: [label] } })) {
       await docker.getNetwork(n.Id).remove();
     }
-    // ...and no image: the ones built from this test's fixture repos (tagged by content hash).
-    const images = await docker.listImages({
-      filters: { label: ["io.iac.slug=gh:acme/hello-main#main"] },
-    });
-    for (const img of images) {
-      for (const tag of img.RepoTags ?? []) await docker.getImage(tag).remove({ noprune: true });
+    // ...and no image: the ones built from this test's fixture repos (the tag and the
+    // app-specific layers under it all carry the slug label; the shared runner layers do not).
+    const filters = { label: ["io.iac.slug=gh:acme/hello-main#main"] };
+    for (let pass = 0; pass < 20; pass++) {
+      const images = await docker.listImages({ all: true, filters });
+      if (images.length === 0) break;
+      for (const img of images) {
+        await docker
+          .getImage(img.Id)
+          .remove({ force: true, noprune: true })
+          .catch(() => undefined); // a parent goes once its child is gone: next pass
+      }
     }
+    const left = await docker.listImages({ all: true, filters });
+    if (left.length)
+      console.warn(`[e2e] could not remove ${left.length} images labelled ${filters.label[0]}`);
     await github?.close();
     if (work) await rm(work, { recursive: true, force: true });
   });
