@@ -75,6 +75,7 @@ resource "docker_container" "app" {
       "IAC_SIDECAR=${var.sidecar}",
       "IAC_RESTART_POLICY=${var.runner_restart_policy}",
       "IAC_TLS_DIR=${local.cert_mount}",
+      "IAC_ALLOWED_CALLERS=${join(",", var.allowed_callers)}",
       "OTEL_SERVICE_NAME=${each.key}",
     ],
     var.otlp_endpoint == "" ? [] : ["OTEL_EXPORTER_OTLP_ENDPOINT=${var.otlp_endpoint}"],

@@ -55,6 +55,12 @@ variable "runner_restart_policy" {
   default     = "on-failure"
 }
 
+variable "allowed_callers" {
+  description = "SPIFFE ids (exact, or a prefix ending in /*) the runner accepts with sidecar = \"none\"; Envoy enforces the same in its config."
+  type        = list(string)
+  default     = []
+}
+
 variable "services" {
   description = "Services keyed by name (a DNS label)."
   type = map(object({

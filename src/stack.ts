@@ -5,6 +5,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import type { Config } from "./config.js";
 import { writeFileAtomic } from "./fsutil.js";
+import { CONTROL_PLANE_SPIFFE_ID } from "./pki.js";
 
 export const INFRA_DIR = fileURLToPath(new URL("../infra/", import.meta.url));
 
@@ -28,6 +29,8 @@ export interface StackVars {
   envoy_image: string;
   otlp_endpoint: string;
   runner_restart_policy: string;
+  /** Who may call a runner that terminates mTLS itself (IAC_SIDECAR=none). */
+  allowed_callers: string[];
   services: Record<string, StackService>;
 }
 
@@ -52,6 +55,8 @@ export function stackVars(
     envoy_image: config.envoyImage,
     otlp_endpoint: config.otlpEndpoint ?? "",
     runner_restart_policy: config.restartPolicy,
+    // The control plane and any service of this project; the dev CA is shared by all projects.
+    allowed_callers: [CONTROL_PLANE_SPIFFE_ID, `spiffe://${project}/*`],
     services,
   };
 }

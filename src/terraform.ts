@@ -86,9 +86,11 @@ async function run(
       if (okCodes.includes(exit)) return resolve({ code: exit, stdout, tail });
       const text = tail.join("\n");
       const providerMissing =
+        !/doesn't match any of the\s+checksums/.test(text) &&
         /registry\.terraform\.io\/kreuzwerker\/docker|Failed to query available provider packages|provider registry/i.test(
           text,
-        ) && args[0] === "init";
+        ) &&
+        args[0] === "init";
       reject(
         providerMissing
           ? new ToolError(
@@ -111,7 +113,23 @@ export async function terraformVersion(config: Config): Promise<string> {
 }
 
 export async function init(ctx: TerraformRun): Promise<void> {
-  await run(ctx, ["init", "-input=false", "-no-color", "-upgrade=false"]);
+  const args = ["init", "-input=false", "-no-color", "-upgrade=false"];
+  try {
+    await run(ctx, args);
+  } catch (err) {
+    // A locally rebuilt provider (same pinned version, new binary) no longer matches the
+    // checksums in the project's lock file: record the new one rather than fail forever.
+    if (
+      !(err instanceof TerraformError) ||
+      !/doesn't match any of the\s+checksums/.test(err.message)
+    )
+      throw err;
+    ctx.onLine?.(
+      "provider binary changed since the lock file was written (rebuilt locally): re-locking",
+    );
+    await rm(path.join(ctx.dir, ".terraform.lock.hcl"), { force: true });
+    await run(ctx, args);
+  }
 }
 
 /** Plans into <dir>/tfplan; `changes` is false when terraform reports no changes. */

@@ -63,6 +63,9 @@ class RunnerConfig:
     listen_host: str = "127.0.0.1"
     listen_port: int = 50051
     tls: bool = False
+    # With mTLS: SPIFFE ids allowed to call (exact, or a prefix ending in "/*"); empty = any
+    # certificate from the CA.
+    allowed_callers: tuple[str, ...] = ()
     extra: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -87,6 +90,18 @@ def _listen(env: Mapping[str, str], sidecar: str) -> tuple[str, int]:
     return host, int(port)
 
 
+def _allowed_callers(env: Mapping[str, str]) -> tuple[str, ...]:
+    raw = env.get("IAC_ALLOWED_CALLERS", "")
+    ids = tuple(part.strip() for part in raw.split(",") if part.strip())
+    for caller in ids:
+        if not caller.startswith("spiffe://") or "*" in caller[:-1]:
+            raise ConfigError(
+                f"IAC_ALLOWED_CALLERS: {caller!r} is not a SPIFFE id; expected spiffe://<trust domain>/<path>, "
+                "optionally ending in /* to allow a whole project"
+            )
+    return ids
+
+
 def load(env: Mapping[str, str] | None = None) -> RunnerConfig:
     env = os.environ if env is None else env
     sidecar = _choice(env, "IAC_SIDECAR", "envoy", SIDECARS)
@@ -106,4 +121,5 @@ def load(env: Mapping[str, str] | None = None) -> RunnerConfig:
         listen_host=host,
         listen_port=port,
         tls=sidecar == "none",
+        allowed_callers=_allowed_callers(env),
     )

@@ -42,6 +42,61 @@ def read_tls_files(cfg: RunnerConfig) -> tuple[bytes, bytes, bytes]:
     return out[0], out[1], out[2]
 
 
+def caller_allowed(caller_ids: list[str], allowed: tuple[str, ...]) -> bool:
+    """True when one of the caller's URI SANs is allowed (exact id, or a prefix ending in /*)."""
+    for caller in caller_ids:
+        for rule in allowed:
+            if caller == rule or (rule.endswith("/*") and caller.startswith(rule[:-1])):
+                return True
+    return False
+
+
+class CallerAllowList(grpc.ServerInterceptor):
+    """Refuses (PERMISSION_DENIED) callers whose verified certificate carries no allowed
+    SPIFFE id: the same rule the Envoy sidecar applies with match_typed_subject_alt_names,
+    for IAC_SIDECAR=none. The CA alone is not enough: it is shared by every project."""
+
+    def __init__(self, allowed: tuple[str, ...]) -> None:
+        self.allowed = allowed
+
+    def _check(self, context: grpc.ServicerContext) -> None:
+        ids = [v.decode() for v in context.auth_context().get("peer_uri", [])]
+        if not caller_allowed(ids, self.allowed):
+            context.abort(
+                grpc.StatusCode.PERMISSION_DENIED,
+                f"caller {', '.join(ids) or '(no URI SAN)'} is not allowed; allowed: {', '.join(self.allowed)}",
+            )
+
+    def intercept_service(self, continuation, handler_call_details):  # type: ignore[no-untyped-def]
+        handler = continuation(handler_call_details)
+        if handler is None:
+            return None
+        check = self._check
+
+        def guard(behavior):  # type: ignore[no-untyped-def]
+            def guarded(request, context):  # type: ignore[no-untyped-def]
+                check(context)
+                return behavior(request, context)
+
+            return guarded
+
+        kinds = (
+            ("unary_unary", grpc.unary_unary_rpc_method_handler),
+            ("unary_stream", grpc.unary_stream_rpc_method_handler),
+            ("stream_unary", grpc.stream_unary_rpc_method_handler),
+            ("stream_stream", grpc.stream_stream_rpc_method_handler),
+        )
+        for attr, make in kinds:
+            behavior = getattr(handler, attr)
+            if behavior is not None:
+                return make(
+                    guard(behavior),
+                    request_deserializer=handler.request_deserializer,
+                    response_serializer=handler.response_serializer,
+                )
+        return handler
+
+
 def to_pb_line(line: Line) -> pb.LogLine:
     ts = Timestamp()
     ts.FromNanoseconds(int(line.ts * 1e9))
@@ -108,6 +163,7 @@ class RuntimeServer:
             futures.ThreadPoolExecutor(max_workers=MAX_FOLLOWERS + 8, thread_name_prefix="grpc"),
             maximum_concurrent_rpcs=MAX_FOLLOWERS + 16,
             options=[("grpc.so_reuseport", 0)],
+            interceptors=[CallerAllowList(cfg.allowed_callers)] if cfg.tls and cfg.allowed_callers else [],
         )
         pb_grpc.add_RuntimeServicer_to_server(self.runtime, self.server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)

@@ -104,7 +104,11 @@ def certs(tmp_path_factory) -> dict[str, Path]:
     d = tmp_path_factory.mktemp("certs")
     run_openssl("ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", "ca.key", cwd=d)
     run_openssl("req", "-x509", "-new", "-key", "ca.key", "-subj", "/CN=test-ca", "-days", "2", "-out", "ca.pem", cwd=d)
-    for name, san in (("server", "DNS:svc"), ("client", "DNS:iac-control-plane")):
+    for name, san in (
+        ("server", "DNS:svc,URI:spiffe://p/svc"),
+        ("client", "DNS:iac-control-plane,URI:spiffe://iac/control-plane"),
+        ("stranger", "DNS:svc,URI:spiffe://other-project/svc"),
+    ):
         run_openssl("ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", f"{name}.key", cwd=d)
         run_openssl("req", "-new", "-key", f"{name}.key", "-subj", f"/CN={name}", "-out", f"{name}.csr", cwd=d)
         ext = d / f"{name}.ext"

@@ -45,3 +45,13 @@ def test_overrides():
 def test_bad_values_name_the_variable(env, needle):
     with pytest.raises(ConfigError, match=needle):
         load(env)
+
+
+def test_allowed_callers_parse_and_validate():
+    cfg = load({"IAC_SIDECAR": "none", "IAC_ALLOWED_CALLERS": "spiffe://iac/control-plane, spiffe://demo/*"})
+    assert cfg.allowed_callers == ("spiffe://iac/control-plane", "spiffe://demo/*")
+    assert load({}).allowed_callers == ()
+    with pytest.raises(ConfigError, match="IAC_ALLOWED_CALLERS"):
+        load({"IAC_ALLOWED_CALLERS": "svc-a"})
+    with pytest.raises(ConfigError, match="IAC_ALLOWED_CALLERS"):
+        load({"IAC_ALLOWED_CALLERS": "spiffe://*/x"})

@@ -9,7 +9,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from iac_runner.gen import controlplane_pb2 as pb
 from iac_runner.gen import controlplane_pb2_grpc as pb_grpc
-from iac_runner.server import RuntimeServer, TlsFilesError
+from iac_runner.server import RuntimeServer, TlsFilesError, caller_allowed
 
 from .conftest import wait_for
 
@@ -142,6 +142,50 @@ def test_mtls_requires_a_client_certificate(harness, certs):
             plain.HealthCheck(empty_pb2.Empty(), timeout=3)
     finally:
         server.stop(0.2)
+
+
+def test_mtls_allow_list_refuses_other_identities_from_the_same_ca(harness, certs):
+    d, tls = certs["dir"], certs["tls"]
+    allowed = ("spiffe://iac/control-plane", "spiffe://p/*")
+    sup = harness.supervisor("import time; time.sleep(30)", tls=True, tls_dir=str(tls), allowed_callers=allowed)
+    server = RuntimeServer(sup.cfg, sup, sup.buf)
+    port = server.start()
+    sup.start()
+    ca = (d / "ca.pem").read_bytes()
+    opts = [("grpc.ssl_target_name_override", "svc")]
+
+    def channel(name: str) -> grpc.Channel:
+        creds = grpc.ssl_channel_credentials(ca, (d / f"{name}.key").read_bytes(), (d / f"{name}.pem").read_bytes())
+        return grpc.secure_channel(f"127.0.0.1:{port}", creds, opts)
+
+    try:
+        # the control plane (exact id) and a service of the project (project wildcard) pass
+        for name in ("client", "server"):
+            assert pb_grpc.RuntimeStub(channel(name)).HealthCheck(empty_pb2.Empty(), timeout=5).status == (
+                pb.HealthStatus.SERVING
+            )
+        # a valid cert from the same CA but another project is refused, on every service
+        stranger = channel("stranger")
+        with pytest.raises(grpc.RpcError) as err:
+            pb_grpc.RuntimeStub(stranger).HealthCheck(empty_pb2.Empty(), timeout=5)
+        assert err.value.code() == grpc.StatusCode.PERMISSION_DENIED
+        assert "spiffe://other-project/svc" in err.value.details()
+        with pytest.raises(grpc.RpcError) as err:
+            list(pb_grpc.RuntimeStub(stranger).StreamLogs(pb.LogRequest(tail=5), timeout=5))
+        assert err.value.code() == grpc.StatusCode.PERMISSION_DENIED
+        with pytest.raises(grpc.RpcError) as err:
+            health_pb2_grpc.HealthStub(stranger).Check(health_pb2.HealthCheckRequest(), timeout=5)
+        assert err.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    finally:
+        server.stop(0.2)
+
+
+def test_caller_allowed_rules():
+    assert caller_allowed(["spiffe://iac/control-plane"], ("spiffe://iac/control-plane",))
+    assert caller_allowed(["spiffe://p/a"], ("spiffe://p/*",))
+    assert not caller_allowed(["spiffe://pp/a"], ("spiffe://p/*",))
+    assert not caller_allowed(["spiffe://p"], ("spiffe://p/*",))
+    assert not caller_allowed([], ("spiffe://p/*",))
 
 
 def test_missing_tls_files_are_named(harness, tmp_path):

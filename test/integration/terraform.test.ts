@@ -55,4 +55,28 @@ describe("terraform runner", () => {
     await tf.init({ config, dir });
     expect(await tf.terraformVersion(config)).toMatch(/^\d+\.\d+\.\d+/);
   });
+
+  it("re-locks when the locally built provider changed since the lock file was written", async () => {
+    const config = loadConfig(process.env);
+    const other = await mkdtemp(path.join(tmpdir(), "iac-tf-relock-"));
+    try {
+      await syncModule(other);
+      await writeFile(
+        path.join(other, ".terraform.lock.hcl"),
+        [
+          'provider "registry.terraform.io/kreuzwerker/docker" {',
+          '  version     = "4.6.0"',
+          '  constraints = "4.6.0"',
+          '  hashes = ["h1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="]',
+          "}",
+          "",
+        ].join("\n"),
+      );
+      const lines: string[] = [];
+      await tf.init({ config, dir: other, onLine: (l) => lines.push(l) });
+      expect(lines.join("\n")).toMatch(/re-locking/);
+    } finally {
+      await rm(other, { recursive: true, force: true });
+    }
+  });
 });
