@@ -335,6 +335,7 @@ export async function deploy(
   const reports = result.reports;
   await Promise.all(
     reports.map(async (r) => {
+      // Not built this time (it stays FAILED, even if a previous version still runs).
       if (r.port === undefined || r.image === undefined) return;
       onEvent(stageEvent("health", r.name, `gRPC HealthCheck via 127.0.0.1:${r.port} (mTLS)`));
       try {
@@ -354,8 +355,6 @@ export async function deploy(
       }
     }),
   );
-  // A service that failed before the apply stage stays FAILED even if its old version serves.
-  for (const r of reports) if (r.error && r.status === "SERVING" && !r.image) r.status = "FAILED";
 
   const report: DeployReport = {
     project: req.project,
