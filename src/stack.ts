@@ -5,7 +5,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import type { Config } from "./config.js";
 import { writeFileAtomic } from "./fsutil.js";
-import { CONTROL_PLANE_SPIFFE_ID } from "./pki.js";
+import { CONTROL_PLANE_SPIFFE_ID, serviceSpiffeId } from "./pki.js";
 
 export const INFRA_DIR = fileURLToPath(new URL("../infra/", import.meta.url));
 
@@ -56,7 +56,7 @@ export function stackVars(
     otlp_endpoint: config.otlpEndpoint ?? "",
     runner_restart_policy: config.restartPolicy,
     // The control plane and any service of this project; the dev CA is shared by all projects.
-    allowed_callers: [CONTROL_PLANE_SPIFFE_ID, `spiffe://${project}/*`],
+    allowed_callers: [CONTROL_PLANE_SPIFFE_ID, serviceSpiffeId(project, "*")],
     services,
   };
 }

@@ -35,6 +35,9 @@ const PROVIDER_HINT =
   "run `make bootstrap` (builds kreuzwerker/docker into a local mirror and writes its CLI config), " +
   "or point IAC_TF_CLI_CONFIG at a terraformrc whose provider_installation finds it";
 
+/** terraform init's complaint when the provider binary differs from the lock file's checksums. */
+const LOCK_CHECKSUM_MISMATCH = /doesn't match any of the\s+checksums/;
+
 function tfEnv(config: Config, dir: string): Record<string, string> {
   const env: Record<string, string> = {
     TF_IN_AUTOMATION: "1",
@@ -86,7 +89,7 @@ async function run(
       if (okCodes.includes(exit)) return resolve({ code: exit, stdout, tail });
       const text = tail.join("\n");
       const providerMissing =
-        !/doesn't match any of the\s+checksums/.test(text) &&
+        !LOCK_CHECKSUM_MISMATCH.test(text) &&
         /registry\.terraform\.io\/kreuzwerker\/docker|Failed to query available provider packages|provider registry/i.test(
           text,
         ) &&
@@ -119,11 +122,7 @@ export async function init(ctx: TerraformRun): Promise<void> {
   } catch (err) {
     // A locally rebuilt provider (same pinned version, new binary) no longer matches the
     // checksums in the project's lock file: record the new one rather than fail forever.
-    if (
-      !(err instanceof TerraformError) ||
-      !/doesn't match any of the\s+checksums/.test(err.message)
-    )
-      throw err;
+    if (!(err instanceof TerraformError) || !LOCK_CHECKSUM_MISMATCH.test(err.message)) throw err;
     ctx.onLine?.(
       "provider binary changed since the lock file was written (rebuilt locally): re-locking",
     );
