@@ -22,13 +22,13 @@ export default tseslint.config(
           object: "process",
           property: "env",
           message:
-            "Read settings through src/config.ts (loadConfig); nothing else reads process.env.",
+            "Read settings through src/kernel/config.ts (loadConfig); nothing else reads process.env.",
         },
       ],
     },
   },
   {
-    files: ["src/config.ts", "test/**", "bench/**", "vitest.config.ts"],
+    files: ["src/kernel/config.ts", "test/**", "bench/**", "vitest.config.ts"],
     rules: { "no-restricted-properties": "off" },
   },
 );

@@ -11,7 +11,7 @@
 // Usage: npx tsx bench/api.ts   (BENCH_SECONDS per scenario, default 5; BENCH_CONNECTIONS, 10)
 import { createRequire } from "node:module";
 import { pino } from "pino";
-import { loadConfig } from "../src/config.js";
+import { loadConfig } from "../src/kernel/config.js";
 import { loadRealPipeline, type Pipeline } from "../src/api/pipeline.js";
 import { createServer, type ApiServer } from "../src/api/server.js";
 import { startFakeSupabase } from "../test/helpers/supabase-server.js";

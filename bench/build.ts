@@ -4,12 +4,12 @@
 // the host download time; removes everything it creates.
 import path from "node:path";
 import type Docker from "dockerode";
-import { loadConfig } from "../src/config.js";
-import { waitForServing } from "../src/controlplane.js";
-import { dockerClient } from "../src/docker.js";
-import { buildImage } from "../src/dockerize.js";
+import { loadConfig } from "../src/kernel/config.js";
+import { waitForServing } from "../src/runtime/client.js";
+import { dockerClient } from "../src/platform/docker.js";
+import { buildImage } from "../src/image/build.js";
 import { HealthStatus_Status } from "../src/gen/controlplane.js";
-import { runnerWheelhouse } from "../src/wheelhouse.js";
+import { runnerWheelhouse } from "../src/image/wheelhouse.js";
 import {
   BASE_IMAGE,
   makeCerts,

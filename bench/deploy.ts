@@ -7,11 +7,11 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
-import { loadConfig } from "../src/config.js";
-import { deploy, destroy } from "../src/deploy.js";
-import { dockerClient } from "../src/docker.js";
-import { loadReposFile } from "../src/repofile.js";
-import { projectDir } from "../src/stack.js";
+import { loadConfig } from "../src/kernel/config.js";
+import { deploy, destroy } from "../src/operations/deploy.js";
+import { dockerClient } from "../src/platform/docker.js";
+import { loadReposFile } from "../src/intake/repofile.js";
+import { projectDir } from "../src/stack/tfvars.js";
 import { makeGitRepo } from "../test/helpers/git-fixtures.js";
 
 const run = promisify(execFile);

@@ -2,8 +2,8 @@
 // status, their recorded events (for replay, then follow) and the per-project lock that
 // turns a second concurrent operation on the same project into 409.
 import { randomUUID } from "node:crypto";
-import type { DeployEvent, EventSink } from "../events.js";
-import { errorMessage, IacError } from "../errors.js";
+import type { DeployEvent, EventSink } from "../kernel/events.js";
+import { errorMessage, IacError } from "../kernel/errors.js";
 
 export type OperationKind = "deploy" | "destroy";
 export type OperationStatus = "running" | "succeeded" | "failed" | "cancelled";

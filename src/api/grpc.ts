@@ -10,7 +10,7 @@ import {
   type ServiceError,
   type sendUnaryData,
 } from "@grpc/grpc-js";
-import { errorMessage, IacError } from "../errors.js";
+import { errorMessage, IacError } from "../kernel/errors.js";
 import {
   ControlPlaneService,
   type ControlPlaneServer,

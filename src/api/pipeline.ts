@@ -1,14 +1,14 @@
-// The interface between the admin API and the deploy pipeline (src/deploy.ts). The server
+// The interface between the admin API and the deploy pipeline (src/operations/deploy.ts). The server
 // is handed an object with these shapes; `iac serve` loads the real one (`realPipeline`)
 // lazily so the API still starts, and says so, while the pipeline cannot be loaded.
-import type { Config } from "../config.js";
+import type { Config } from "../kernel/config.js";
 // The report shapes are the pipeline's own (type-only: nothing of deploy.ts loads here).
-import type { DeployReport, ServiceHealth } from "../deploy.js";
-import { IacError } from "../errors.js";
-import type { EventSink } from "../events.js";
-import type { ServiceSpec } from "../types.js";
+import type { DeployReport, ServiceHealth } from "../operations/deploy.js";
+import { IacError } from "../kernel/errors.js";
+import type { EventSink } from "../kernel/events.js";
+import type { ServiceSpec } from "../kernel/types.js";
 
-export type { DeployReport, ServiceHealth, ServiceReport } from "../deploy.js";
+export type { DeployReport, ServiceHealth, ServiceReport } from "../operations/deploy.js";
 
 export interface LogLineOut {
   ts: string;
@@ -55,7 +55,7 @@ export function unavailablePipeline(reason: string): Pipeline {
   const error = new PipelineUnavailableError(
     `the deploy pipeline is not available in this build: ${reason}`,
     "this iac serve can authenticate and serve /health and /openapi.json only; " +
-      "update to a build whose src/deploy.ts exports `realPipeline`",
+      "update to a build whose src/operations/deploy.ts exports `realPipeline`",
   );
   const fail = async (): Promise<never> => {
     throw error;
@@ -94,15 +94,17 @@ export interface LoadedPipeline {
 }
 
 /**
- * Loads `realPipeline` from src/deploy.ts. The specifier is a variable on purpose: the API
+ * Loads `realPipeline` from src/operations/deploy.ts. The specifier is a variable on purpose: the API
  * compiles and runs whether or not that module (and everything it imports) exists yet.
  */
-export async function loadRealPipeline(specifier = "../deploy.js"): Promise<LoadedPipeline> {
+export async function loadRealPipeline(
+  specifier = "../operations/deploy.js",
+): Promise<LoadedPipeline> {
   let mod: Record<string, unknown>;
   try {
     mod = (await import(specifier)) as Record<string, unknown>;
   } catch (err) {
-    const reason = `cannot load src/deploy.ts (${err instanceof Error ? err.message.split("\n")[0] : String(err)})`;
+    const reason = `cannot load src/operations/deploy.ts (${err instanceof Error ? err.message.split("\n")[0] : String(err)})`;
     return {
       pipeline: unavailablePipeline(reason),
       available: false,
@@ -112,7 +114,7 @@ export async function loadRealPipeline(specifier = "../deploy.js"): Promise<Load
   }
   const real = mod.realPipeline as Partial<Pipeline> | undefined;
   if (!real || typeof real !== "object") {
-    const reason = "src/deploy.ts does not export `realPipeline`";
+    const reason = "src/operations/deploy.ts does not export `realPipeline`";
     return {
       pipeline: unavailablePipeline(reason),
       available: false,
@@ -122,7 +124,7 @@ export async function loadRealPipeline(specifier = "../deploy.js"): Promise<Load
   }
   const missing = METHODS.filter((m) => typeof real[m] !== "function");
   return {
-    pipeline: completePipeline(real, "src/deploy.ts realPipeline"),
+    pipeline: completePipeline(real, "src/operations/deploy.ts realPipeline"),
     available: missing.length === 0,
     reason: missing.length ? `realPipeline lacks ${missing.join(", ")}` : undefined,
     missing,

@@ -10,10 +10,10 @@ import {
 import type { AddressInfo } from "node:net";
 import Fastify, { type FastifyInstance, type FastifyReply } from "fastify";
 import { pino, type Logger } from "pino";
-import type { Config } from "../config.js";
-import { errorMessage, IacError, NotFoundError, UsageError } from "../errors.js";
-import { parseServiceList } from "../repofile.js";
-import type { ServiceSpec } from "../types.js";
+import type { Config } from "../kernel/config.js";
+import { errorMessage, IacError, NotFoundError, UsageError } from "../kernel/errors.js";
+import { parseServiceList } from "../intake/repofile.js";
+import type { ServiceSpec } from "../kernel/types.js";
 import { Authenticator, type AuthenticatorOptions, type Principal } from "./auth.js";
 import {
   DeploymentRegistry,

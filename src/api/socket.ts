@@ -5,7 +5,7 @@ import { chmodSync, lstatSync, statSync, unlinkSync } from "node:fs";
 import type { Server } from "node:http";
 import { connect } from "node:net";
 import path from "node:path";
-import { IacError } from "../errors.js";
+import { IacError } from "../kernel/errors.js";
 
 export class SocketPathError extends IacError {
   override name = "SocketPathError";

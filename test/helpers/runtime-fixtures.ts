@@ -1,12 +1,18 @@
 // Fixtures for the runtime tests: tiny repos (one per entrypoint kind) in tmp dirs, certs
-// from src/pki.ts, and app containers run the way the Terraform module runs them
+// from src/mesh/pki.ts, and app containers run the way the Terraform module runs them
 // (IAC_SIDECAR=none, user 10001, no capabilities, certs mounted read-only).
 import { chmod, mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import type Docker from "dockerode";
-import { ensureCa, ensureControlPlaneCert, ensureServiceCert } from "../../src/pki.js";
-import type { CertPaths, Entrypoint, EntrypointKind, Slug, Source } from "../../src/types.js";
+import { ensureCa, ensureControlPlaneCert, ensureServiceCert } from "../../src/mesh/pki.js";
+import type {
+  CertPaths,
+  Entrypoint,
+  EntrypointKind,
+  Slug,
+  Source,
+} from "../../src/kernel/types.js";
 
 export const TEST_LABEL = { "io.iac.test": "1" };
 export const BASE_IMAGE = process.env.IAC_BASE_IMAGE || "iac-local/python:3.11-slim";

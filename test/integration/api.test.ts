@@ -9,9 +9,9 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { pino } from "pino";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { loadConfig, type Config } from "../../src/config.js";
-import { IacError, NotFoundError } from "../../src/errors.js";
-import { logEvent, stageEvent, type EventSink } from "../../src/events.js";
+import { loadConfig, type Config } from "../../src/kernel/config.js";
+import { IacError, NotFoundError } from "../../src/kernel/errors.js";
+import { logEvent, stageEvent, type EventSink } from "../../src/kernel/events.js";
 import type { DeployReport, Pipeline } from "../../src/api/pipeline.js";
 import { credentials, Metadata, status as grpcStatus, type ServiceError } from "@grpc/grpc-js";
 import {
@@ -20,9 +20,9 @@ import {
   type DeployResult,
 } from "../../src/gen/controlplane.js";
 import { loadRealPipeline, unavailablePipeline } from "../../src/api/pipeline.js";
-import { realPipeline } from "../../src/deploy.js";
+import { realPipeline } from "../../src/operations/deploy.js";
 import { createServer, type ApiServer } from "../../src/api/server.js";
-import type { ServiceSpec } from "../../src/types.js";
+import type { ServiceSpec } from "../../src/kernel/types.js";
 import { startFakeSupabase, type FakeSupabase } from "../helpers/supabase-server.js";
 
 const ROOT = path.resolve(import.meta.dirname, "../..");
@@ -646,7 +646,7 @@ describe("services, destroy, health, openapi", () => {
   });
 
   it("without a pipeline: deploy routes answer 501, /health 503", async () => {
-    const { uds } = await start(unavailablePipeline("src/deploy.ts is missing"));
+    const { uds } = await start(unavailablePipeline("src/operations/deploy.ts is missing"));
     const r = await call(uds, "POST", "/deploy", { body: { slugs: ["gh:acme/api"] } });
     expect(r.status).toBe(501);
     expect(r.json().message).toMatch(/src\/deploy.ts is missing/);
@@ -837,7 +837,7 @@ describe("gRPC ControlPlane on a Unix socket", () => {
 });
 
 describe("iac serve (the CLI)", () => {
-  it("the real pipeline (src/deploy.ts realPipeline) loads and implements the interface", async () => {
+  it("the real pipeline (src/operations/deploy.ts realPipeline) loads and implements the interface", async () => {
     const typed: Pipeline = realPipeline; // compile-time: the shapes match
     expect(typeof typed.deploy).toBe("function");
     const loaded = await loadRealPipeline();

@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { create as tarCreate } from "tar";
 import { describe, expect, it } from "vitest";
-import { dockerClient } from "../../src/docker.js";
+import { dockerClient } from "../../src/platform/docker.js";
 import { BASE_IMAGE, containerLogs, TEST_LABEL } from "../helpers/runtime-fixtures.js";
 
 const docker = dockerClient({});

@@ -10,7 +10,7 @@ import path from "node:path";
 import { promisify } from "node:util";
 import Docker from "dockerode";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { healthCheck, runtimeClient } from "../../src/controlplane.js";
+import { healthCheck, runtimeClient } from "../../src/runtime/client.js";
 import { HealthStatus_Status } from "../../src/gen/controlplane.js";
 import { startGithubServer, type GithubServer } from "../helpers/github-server.js";
 import { makeGitRepo } from "../helpers/git-fixtures.js";

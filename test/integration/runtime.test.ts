@@ -1,6 +1,6 @@
 // Builds one image per entrypoint kind from tiny fixture repos on the local base image,
 // runs each like the Terraform module does with IAC_SIDECAR=none, and talks to the runner
-// over mTLS with src/controlplane.ts.
+// over mTLS with src/runtime/client.ts.
 import { existsSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { createServer, type AddressInfo } from "node:net";
@@ -8,24 +8,24 @@ import path from "node:path";
 import { Server, ServerCredentials } from "@grpc/grpc-js";
 import type Docker from "dockerode";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { loadConfig, type Config } from "../../src/config.js";
+import { loadConfig, type Config } from "../../src/kernel/config.js";
 import {
   healthCheck,
   RuntimeCallError,
   runtimeClient,
   streamLogs,
   waitForServing,
-} from "../../src/controlplane.js";
-import { dockerClient } from "../../src/docker.js";
-import { BuildError, buildImage } from "../../src/dockerize.js";
-import type { DeployEvent } from "../../src/events.js";
+} from "../../src/runtime/client.js";
+import { dockerClient } from "../../src/platform/docker.js";
+import { BuildError, buildImage } from "../../src/image/build.js";
+import type { DeployEvent } from "../../src/kernel/events.js";
 import {
   HealthStatus,
   HealthStatus_Status,
   RuntimeService,
   type RuntimeServer,
 } from "../../src/gen/controlplane.js";
-import type { BuiltImage, EntrypointKind } from "../../src/types.js";
+import type { BuiltImage, EntrypointKind } from "../../src/kernel/types.js";
 import {
   BASE_IMAGE,
   containerLogs,

@@ -4,10 +4,10 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { loadConfig } from "../../src/config.js";
-import { ToolError } from "../../src/errors.js";
-import { syncModule } from "../../src/stack.js";
-import * as tf from "../../src/terraform.js";
+import { loadConfig } from "../../src/kernel/config.js";
+import { ToolError } from "../../src/kernel/errors.js";
+import { syncModule } from "../../src/stack/tfvars.js";
+import * as tf from "../../src/stack/terraform.js";
 
 let dir: string;
 beforeAll(async () => {

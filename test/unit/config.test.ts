@@ -2,7 +2,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
-import { ConfigError, defaultSocketPath, loadConfig } from "../../src/config.js";
+import { ConfigError, defaultSocketPath, loadConfig } from "../../src/kernel/config.js";
 
 describe("loadConfig", () => {
   it("applies defaults from DESIGN.md", () => {

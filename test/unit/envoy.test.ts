@@ -11,8 +11,8 @@ import {
   renderEnvoyConfig,
   renderTemplate,
   writeEnvoyConfig,
-} from "../../src/envoy.js";
-import { CONTROL_PLANE_SPIFFE_ID, ensureServiceCert } from "../../src/pki.js";
+} from "../../src/mesh/envoy.js";
+import { CONTROL_PLANE_SPIFFE_ID, ensureServiceCert } from "../../src/mesh/pki.js";
 import { checkEnvoyConfig, envoyValidate, localImageExists } from "../helpers/envoy-check.js";
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any

@@ -14,8 +14,8 @@ import {
   ensureControlPlaneCert,
   ensureServiceCert,
   type IssuedCert,
-} from "../../src/pki.js";
-import { listCerts } from "../../src/commands/pki.js";
+} from "../../src/mesh/pki.js";
+import { listCerts } from "../../src/cli/pki.js";
 
 const isRoot = process.getuid?.() === 0;
 if (!isRoot)

@@ -1,7 +1,7 @@
 // The human progress view: plain lines off a TTY, a redrawn per-service table on a TTY.
 import { describe, expect, it } from "vitest";
-import { logEvent, stageEvent } from "../../src/events.js";
-import { ProgressView } from "../../src/progress.js";
+import { logEvent, stageEvent } from "../../src/kernel/events.js";
+import { ProgressView } from "../../src/cli/progress.js";
 
 function capture(tty: boolean, verbose = false) {
   const out: string[] = [];

@@ -3,8 +3,8 @@ import { rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { UsageError } from "../../src/errors.js";
-import { loadReposFile, parseServiceList } from "../../src/repofile.js";
+import { UsageError } from "../../src/kernel/errors.js";
+import { loadReposFile, parseServiceList } from "../../src/intake/repofile.js";
 
 const dir = mkdtempSync(path.join(tmpdir(), "iac-repofile-"));
 afterAll(() => rm(dir, { recursive: true, force: true }));

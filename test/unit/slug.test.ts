@@ -1,7 +1,7 @@
 import path from "node:path";
 import { describe, expect, it } from "vitest";
-import { UsageError } from "../../src/errors.js";
-import { parseSlug, refProblem, serviceNameFor, toDnsLabel } from "../../src/slug.js";
+import { UsageError } from "../../src/kernel/errors.js";
+import { parseSlug, refProblem, serviceNameFor, toDnsLabel } from "../../src/intake/slug.js";
 
 describe("parseSlug: valid forms", () => {
   const sha = "0123456789abcdef0123456789abcdef01234567";

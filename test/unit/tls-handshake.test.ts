@@ -12,8 +12,8 @@ import {
   ensureControlPlaneCert,
   ensureServiceCert,
   serviceSpiffeId,
-} from "../../src/pki.js";
-import type { CertPaths } from "../../src/types.js";
+} from "../../src/mesh/pki.js";
+import type { CertPaths } from "../../src/kernel/types.js";
 
 interface Pems {
   ca: string;

@@ -1,0 +1,58 @@
+// iac inspect: resolve slugs, fetch and detect entrypoints (no Docker needed).
+import type { Command } from "commander";
+import { UsageError } from "../kernel/errors.js";
+import { type InspectResult, inspectJson, inspectServices } from "../operations/inspect.js";
+import { ProgressView, table } from "./progress.js";
+import { loadReposFile, parseServiceList } from "../intake/repofile.js";
+import type { ServiceSpec } from "../kernel/types.js";
+import { configFromFlags, outputOption, printJson } from "./shared.js";
+
+function humanTable(results: InspectResult[]): string {
+  return table(
+    ["SERVICE", "SLUG", "COMMIT", "KIND", "ARGV", "RULE / ERROR"],
+    results.map((r) => [
+      r.name,
+      r.slug,
+      r.commit?.slice(0, 12) ?? "-",
+      r.entrypoint?.kind ?? "FAILED",
+      r.entrypoint ? r.entrypoint.argv.join(" ") : "-",
+      r.entrypoint?.rule ?? (r.error ?? "").replace(/\n\s*/g, "; "),
+    ]),
+  );
+}
+
+export function registerInspectCommand(program: Command): void {
+  program
+    .command("inspect")
+    .description(
+      "resolve each slug to a commit, fetch it and detect how to run its main() (no Docker);\n" +
+        "exit 1 if any service failed",
+    )
+    .argument("[slugs...]", "slugs to inspect instead of (or in addition to) --file")
+    .option("-f, --file <path>", "repos file (YAML or JSON): a list of slugs or {services: [...]}")
+    .addOption(outputOption())
+    .action(async (slugs: string[], flags: { file?: string; output: "text" | "json" }) => {
+      if (!flags.file && slugs.length === 0)
+        throw new UsageError(
+          "inspect: pass --file repos.yaml or one or more slugs",
+          "e.g. iac inspect --file repos.yaml",
+        );
+      const config = configFromFlags({});
+      const specs: ServiceSpec[] = [];
+      if (flags.file) specs.push(...(await loadReposFile(flags.file)));
+      if (slugs.length > 0) specs.push(...parseServiceList(slugs, "command line", process.cwd()));
+      const view = new ProgressView({
+        tty: Boolean(process.stderr.isTTY) && flags.output !== "json",
+        verbose: false,
+      });
+      let results: InspectResult[];
+      try {
+        results = await inspectServices(specs, config, view.sink);
+      } finally {
+        view.stop();
+      }
+      if (flags.output === "json") printJson(inspectJson(results));
+      else process.stdout.write(humanTable(results));
+      if (results.some((r) => r.error !== undefined)) process.exitCode = 1;
+    });
+}

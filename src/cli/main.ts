@@ -1,0 +1,56 @@
+// `iac`: the command-line front end. Each command lives in src/cli/<name>.ts and
+// registers itself on the program; this file only wires them and maps errors to exit codes.
+import { existsSync } from "node:fs";
+import { Command, CommanderError } from "commander";
+import { ConfigError } from "../kernel/config.js";
+import { IacError, UsageError } from "../kernel/errors.js";
+import { registerDeployCommands } from "./deploy.js";
+import { registerInspectCommand } from "./inspect.js";
+import { registerPkiCommand } from "./pki.js";
+import { registerServeCommand } from "./serve.js";
+
+export function buildProgram(): Command {
+  const program = new Command()
+    .name("iac")
+    .description(
+      "Deploy git repositories (gh:owner/repo#ref) as containers, each with an Envoy sidecar,\n" +
+        "declared with Terraform (Docker provider) and health-checked over gRPC with mutual TLS.\n" +
+        "Settings come from flags, then the environment (see .env.example), then defaults.",
+    )
+    .version("0.1.0")
+    .showHelpAfterError("(run with --help for usage)")
+    .configureOutput({ outputError: (str, write) => write(str) });
+  program.exitOverride();
+  registerInspectCommand(program);
+  registerDeployCommands(program);
+  registerPkiCommand(program);
+  registerServeCommand(program);
+  return program;
+}
+
+export function exitCodeFor(err: unknown): number {
+  if (err instanceof UsageError || err instanceof ConfigError) return 2;
+  if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : 2;
+  return 1;
+}
+
+export function reportError(err: unknown): void {
+  if (err instanceof CommanderError) return; // commander already printed it
+  const msg = err instanceof Error ? err.message : String(err);
+  process.stderr.write(`iac: error: ${msg}\n`);
+  if (err instanceof IacError && err.hint) process.stderr.write(`  hint: ${err.hint}\n`);
+}
+
+async function main(argv: string[]): Promise<void> {
+  // A .env in the working directory supplies settings the environment does not already set.
+  if (existsSync(".env")) process.loadEnvFile(".env");
+  const program = buildProgram();
+  try {
+    await program.parseAsync(argv);
+  } catch (err) {
+    reportError(err);
+    process.exitCode = exitCodeFor(err);
+  }
+}
+
+await main(process.argv);

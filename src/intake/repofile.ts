@@ -1,0 +1,209 @@
+// The repos file (YAML or JSON; JSON is read as YAML 1.2) -> ServiceSpec[]. Accepted shapes:
+//   - gh:owner/repo#ref                      a top-level list of slugs (or entries, below)
+//   services: [ {slug, name?, entrypoint?, env?} | "slug", ... ]
+//   slugs: [ "slug", ... ]                   (the admin API's POST /deploy body)
+// Every error names the file (or origin), the entry (index and slug) and what is wrong.
+// Two entries that end up with the same service name are an error (not a silent suffix):
+// a suffix would depend on list order, and reordering the file would then rename services.
+import { readFile } from "node:fs/promises";
+import path from "node:path";
+import { parseDocument } from "yaml";
+import { IacError, UsageError } from "../kernel/errors.js";
+import { DNS_LABEL_RE, parseSlug, serviceNameFor, type ParseSlugOptions } from "./slug.js";
+import type { ServiceSpec } from "../kernel/types.js";
+
+const ENTRY_KEYS = new Set(["slug", "name", "entrypoint", "env"]);
+const ENV_KEY_RE = /^[A-Za-z_][A-Za-z0-9_]*$/;
+const SHAPE_HINT =
+  "a repos file is a list of slugs, or {services: [{slug, name?, entrypoint?, env?}]}, e.g.\n" +
+  "  services:\n    - slug: gh:pypa/sampleproject#main\n      name: sample";
+
+export interface ParseServiceListOptions {
+  /** Passed to parseSlug (e.g. {allowFile: false} for remote API callers). */
+  allowFile?: ParseSlugOptions["allowFile"];
+}
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === "object" && v !== null && !Array.isArray(v);
+}
+
+/** Splits an entrypoint string on whitespace (no shell semantics: no quotes, no variables). */
+export function parseEntrypointValue(value: unknown, where: string): string[] {
+  let argv: string[];
+  if (typeof value === "string") argv = value.trim().split(/\s+/).filter(Boolean);
+  else if (Array.isArray(value) && value.every((v) => typeof v === "string"))
+    argv = value as string[];
+  else
+    throw new UsageError(
+      `${where}: entrypoint must be a string or a list of strings`,
+      'e.g. entrypoint: "python -m myapp" or entrypoint: ["python", "-m", "myapp"]',
+    );
+  if (argv.length === 0 || argv.some((a) => a.length === 0))
+    throw new UsageError(`${where}: entrypoint is empty or has an empty argument`);
+  if (argv.some((a) => a.includes("\0")))
+    throw new UsageError(`${where}: entrypoint contains a NUL byte`);
+  return argv;
+}
+
+function parseEnv(value: unknown, where: string): Record<string, string> {
+  if (value === undefined || value === null) return {};
+  if (!isRecord(value)) throw new UsageError(`${where}: env must be a mapping of NAME: value`);
+  const env: Record<string, string> = {};
+  for (const [key, v] of Object.entries(value)) {
+    if (!ENV_KEY_RE.test(key))
+      throw new UsageError(
+        `${where}: env name '${key}' is not a valid variable name ([A-Za-z_][A-Za-z0-9_]*)`,
+      );
+    if (typeof v === "string") env[key] = v;
+    else if (typeof v === "number" || typeof v === "boolean") env[key] = String(v);
+    else throw new UsageError(`${where}: env ${key} must be a string, number or boolean`);
+    if (env[key]!.includes("\0")) throw new UsageError(`${where}: env ${key} contains a NUL byte`);
+  }
+  return env;
+}
+
+function parseEntry(
+  entry: unknown,
+  index: number,
+  origin: string,
+  baseDir: string,
+  opts: ParseServiceListOptions,
+): ServiceSpec {
+  const slugOpts = { baseDir, allowFile: opts.allowFile };
+  if (typeof entry === "string") {
+    const where = `${origin}: entry ${index} (${entry})`;
+    const slug = withWhere(where, () => parseSlug(entry, slugOpts));
+    return { name: serviceNameFor(slug), slug, env: {} };
+  }
+  if (!isRecord(entry))
+    throw new UsageError(
+      `${origin}: entry ${index}: expected a slug string or a mapping with 'slug'`,
+      SHAPE_HINT,
+    );
+  const rawSlug = entry.slug;
+  const label = typeof rawSlug === "string" ? rawSlug : "no slug";
+  const where = `${origin}: entry ${index} (${label})`;
+  for (const key of Object.keys(entry)) {
+    if (!ENTRY_KEYS.has(key))
+      throw new UsageError(
+        `${where}: unknown key '${key}'`,
+        `allowed keys: ${[...ENTRY_KEYS].join(", ")}`,
+      );
+  }
+  if (typeof rawSlug !== "string")
+    throw new UsageError(`${where}: 'slug' is required and must be a string`);
+  const slug = withWhere(where, () => parseSlug(rawSlug, slugOpts));
+  let name = serviceNameFor(slug);
+  if (entry.name !== undefined) {
+    if (typeof entry.name !== "string" || !DNS_LABEL_RE.test(entry.name))
+      throw new UsageError(
+        `${where}: name ${JSON.stringify(entry.name)} is not a DNS label`,
+        "use lowercase letters, digits and '-', 1-63 characters, not starting or ending with '-'",
+      );
+    name = entry.name;
+  }
+  const spec: ServiceSpec = { name, slug, env: parseEnv(entry.env, where) };
+  if (entry.entrypoint !== undefined)
+    spec.entrypoint = parseEntrypointValue(entry.entrypoint, where);
+  return spec;
+}
+
+function withWhere<T>(where: string, fn: () => T): T {
+  try {
+    return fn();
+  } catch (err) {
+    if (err instanceof IacError)
+      throw new UsageError(`${where}: ${err.message}`, err.hint, { cause: err });
+    throw err;
+  }
+}
+
+/**
+ * Validates an in-memory repos document (a parsed file or an API request body).
+ * `origin` names it in errors (a file path, "request body"); `baseDir` resolves file: paths.
+ */
+export function parseServiceList(
+  doc: unknown,
+  origin: string,
+  baseDir: string,
+  opts: ParseServiceListOptions = {},
+): ServiceSpec[] {
+  let list: unknown[];
+  if (Array.isArray(doc)) list = doc;
+  else if (isRecord(doc)) {
+    const keys = Object.keys(doc);
+    const extra = keys.filter((k) => k !== "services" && k !== "slugs");
+    if (extra.length > 0)
+      throw new UsageError(`${origin}: unknown top-level key '${extra[0]}'`, SHAPE_HINT);
+    if ("services" in doc && "slugs" in doc)
+      throw new UsageError(`${origin}: use either 'services' or 'slugs', not both`, SHAPE_HINT);
+    const value = doc.services ?? doc.slugs;
+    if (!Array.isArray(value))
+      throw new UsageError(
+        `${origin}: '${"services" in doc ? "services" : "slugs"}' must be a list`,
+        SHAPE_HINT,
+      );
+    list = value;
+    if ("slugs" in doc && !list.every((s) => typeof s === "string"))
+      throw new UsageError(`${origin}: 'slugs' must be a list of slug strings`, SHAPE_HINT);
+  } else if (doc === null || doc === undefined) {
+    throw new UsageError(`${origin}: no services (the document is empty)`, SHAPE_HINT);
+  } else {
+    throw new UsageError(
+      `${origin}: expected a list of slugs or a mapping with 'services'`,
+      SHAPE_HINT,
+    );
+  }
+  if (list.length === 0) throw new UsageError(`${origin}: the service list is empty`, SHAPE_HINT);
+  const specs = list.map((entry, i) => parseEntry(entry, i, origin, baseDir, opts));
+  const seen = new Map<string, number>();
+  specs.forEach((spec, i) => {
+    const j = seen.get(spec.name);
+    if (j !== undefined)
+      throw new UsageError(
+        `${origin}: entries ${j} (${specs[j]!.slug.raw}) and ${i} (${spec.slug.raw}) both have the service name '${spec.name}'`,
+        "give one of them a distinct `name:` (services: [{slug: ..., name: ...}])",
+      );
+    seen.set(spec.name, i);
+  });
+  return specs;
+}
+
+/** Parses YAML/JSON text; syntax errors name the origin, line and column. */
+export function parseReposText(text: string, origin: string): unknown {
+  const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
+  const error = doc.errors[0];
+  if (error) {
+    const pos = error.linePos?.[0];
+    const at = pos ? `:${pos.line}:${pos.col}` : "";
+    const first = error.message.split("\n")[0];
+    throw new UsageError(`${origin}${at}: invalid YAML/JSON: ${first}`, SHAPE_HINT);
+  }
+  try {
+    return doc.toJS({ maxAliasCount: 100 });
+  } catch (err) {
+    // e.g. "Excessive alias count" (a billion-laughs document)
+    throw new UsageError(`${origin}: invalid YAML/JSON: ${(err as Error).message}`, SHAPE_HINT);
+  }
+}
+
+/** Reads and validates a repos file; file: slugs resolve against the file's folder. */
+export async function loadReposFile(
+  file: string,
+  opts: ParseServiceListOptions = {},
+): Promise<ServiceSpec[]> {
+  const abs = path.resolve(file);
+  let text: string;
+  try {
+    text = await readFile(abs, "utf8");
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new UsageError(
+      code === "ENOENT"
+        ? `repos file ${file} not found`
+        : `cannot read repos file ${file}: ${code ?? String(err)}`,
+      "pass --file path/to/repos.yaml",
+    );
+  }
+  return parseServiceList(parseReposText(text, file), file, path.dirname(abs), opts);
+}

@@ -1,0 +1,175 @@
+// Per-service Envoy sidecar config (v3 bootstrap, static resources) rendered from
+// infra/templates/envoy.yaml.tmpl. The sidecar shares the app container's network namespace:
+// inbound mTLS on 15000 -> app on 127.0.0.1:50051, outbound 127.0.0.1:15001 -> peers' 15000.
+import { readFileSync } from "node:fs";
+import { chmod } from "node:fs/promises";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { parse as parseYaml } from "yaml";
+import { writeFileAtomic } from "../platform/fs.js";
+import { CONTROL_PLANE_SPIFFE_ID, serviceSpiffeId } from "./pki.js";
+import { UsageError } from "../kernel/errors.js";
+
+export const ENVOY_PORTS = { inbound: 15000, outbound: 15001, metrics: 9901 } as const;
+/** The app's plaintext gRPC port on the loopback of its network namespace. */
+export const APP_PORT = 50051;
+/** Default sidecar image (IAC_ENVOY_IMAGE): a pinned v1.40 release (v1.40.0, 2026-10-01). */
+export const DEFAULT_ENVOY_IMAGE = "envoyproxy/envoy:v1.40.0";
+/** The official image's non-root user (uid:gid 101:101); it must be able to read the certs. */
+export const ENVOY_UID = 101;
+/** Paths inside the sidecar container. */
+export const ENVOY_CONFIG_PATH = "/etc/envoy/envoy.yaml";
+export const ENVOY_CERT_DIR = "/etc/iac/certs";
+export const ENVOY_ADMIN_SOCKET = "/tmp/envoy-admin.sock";
+
+export const TEMPLATE_FILE = fileURLToPath(
+  new URL("../../infra/templates/envoy.yaml.tmpl", import.meta.url),
+);
+
+export interface EnvoyLimits {
+  /** Overload manager: global cap on downstream connections (all listeners but metrics). */
+  maxDownstreamConnections: number;
+  /** HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS, downstream and upstream. */
+  maxConcurrentStreams: number;
+  /** Per-connection read/write buffer limit (listeners and clusters). */
+  bufferLimitBytes: number;
+  /** A stream with no activity for this long is reset (StreamLogs --follow included). */
+  streamIdleTimeoutSeconds: number;
+}
+
+export const DEFAULT_ENVOY_LIMITS: EnvoyLimits = {
+  maxDownstreamConnections: 1024,
+  maxConcurrentStreams: 100,
+  bufferLimitBytes: 32 * 1024,
+  streamIdleTimeoutSeconds: 3600,
+};
+
+export interface EnvoyConfigOptions {
+  project: string;
+  service: string;
+  network: string;
+  /** The other services of the stack (the service itself is ignored if listed). */
+  peers: string[];
+  /** Cert folder inside the container (cert.pem, key.pem, ca.pem). */
+  certDir?: string;
+  adminSocket?: string;
+  limits?: Partial<EnvoyLimits>;
+}
+
+const dnsLabel = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
+const networkName = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$/;
+const absPath = /^\/[A-Za-z0-9._/-]{1,200}$/;
+
+type Scalar = string | number;
+interface Context {
+  [key: string]: Scalar | Context[];
+}
+
+let templateCache: string | undefined;
+
+function template(): string {
+  templateCache ??= readFileSync(TEMPLATE_FILE, "utf8");
+  return templateCache;
+}
+
+/**
+ * A deliberately tiny renderer: `{{name}}` substitutes a value; a line `{{#list}}` up to a
+ * line `{{/list}}` is repeated for every item of the list (items see the outer values too).
+ * An unknown name is an error, so a typo in the template cannot render silently.
+ */
+export function renderTemplate(text: string, ctx: Context): string {
+  const block = /^[ \t]*\{\{#(\w+)\}\}[ \t]*\r?\n([\s\S]*?)^[ \t]*\{\{\/\1\}\}[ \t]*(?:\r?\n|$)/m;
+  let out = "";
+  let rest = text;
+  for (let m = block.exec(rest); m; m = block.exec(rest)) {
+    out += substitute(rest.slice(0, m.index), ctx);
+    const items = ctx[m[1]!];
+    if (!Array.isArray(items)) throw new Error(`template block {{#${m[1]}}}: no such list`);
+    for (const item of items) out += renderTemplate(m[2]!, { ...ctx, ...item });
+    rest = rest.slice(m.index + m[0].length);
+  }
+  return out + substitute(rest, ctx);
+}
+
+function substitute(text: string, ctx: Context): string {
+  return text.replace(/\{\{(\w+)\}\}/g, (_, name: string) => {
+    const value = ctx[name];
+    if (typeof value === "string" || typeof value === "number") return String(value);
+    throw new Error(`template value {{${name}}} is not defined`);
+  });
+}
+
+function check(ok: boolean, what: string, value: unknown, hint?: string): void {
+  if (!ok) throw new UsageError(`envoy config: invalid ${what} ${JSON.stringify(value)}`, hint);
+}
+
+/** The :authority values the outbound listener maps to a peer. */
+export function peerDomains(peer: string, network: string): string[] {
+  const hosts = [peer, `${peer}.${network}`];
+  const ports = ["", `:${ENVOY_PORTS.inbound}`, `:${ENVOY_PORTS.outbound}`, `:${APP_PORT}`];
+  return hosts.flatMap((h) => ports.map((p) => h + p));
+}
+
+/** SPIFFE ids the inbound listener accepts: the control plane and the stack's services. */
+export function allowedCallers(project: string, service: string, peers: string[]): string[] {
+  const services = [...new Set([service, ...peers])].sort();
+  return [CONTROL_PLANE_SPIFFE_ID, ...services.map((s) => serviceSpiffeId(project, s))];
+}
+
+/** The sidecar config (YAML text) for one service. */
+export function renderEnvoyConfig(opts: EnvoyConfigOptions): string {
+  const { project, service, network } = opts;
+  const certDir = (opts.certDir ?? ENVOY_CERT_DIR).replace(/\/+$/, "");
+  const adminSocket = opts.adminSocket ?? ENVOY_ADMIN_SOCKET;
+  const limits = { ...DEFAULT_ENVOY_LIMITS, ...opts.limits };
+  check(dnsLabel.test(project), "project", project, "use a DNS label");
+  check(dnsLabel.test(service), "service", service, "use a DNS label");
+  check(networkName.test(network), "network", network);
+  check(absPath.test(certDir), "certDir", certDir, "an absolute path of [A-Za-z0-9._/-]");
+  check(absPath.test(adminSocket) && adminSocket.length <= 100, "adminSocket", adminSocket);
+  for (const peer of opts.peers) check(dnsLabel.test(peer), "peer", peer, "use a DNS label");
+  for (const [name, value] of Object.entries(limits)) {
+    check(Number.isInteger(value) && value > 0 && value <= 2 ** 31 - 1, `limits.${name}`, value);
+  }
+  const peers = [...new Set(opts.peers)].filter((p) => p !== service).sort();
+  const ctx: Context = {
+    project,
+    service,
+    network,
+    certDir,
+    adminSocket,
+    inboundPort: ENVOY_PORTS.inbound,
+    outboundPort: ENVOY_PORTS.outbound,
+    metricsPort: ENVOY_PORTS.metrics,
+    appPort: APP_PORT,
+    maxDownstreamConnections: limits.maxDownstreamConnections,
+    maxConcurrentStreams: limits.maxConcurrentStreams,
+    bufferLimitBytes: limits.bufferLimitBytes,
+    streamIdleTimeout: `${limits.streamIdleTimeoutSeconds}s`,
+    allowed: allowedCallers(project, service, peers).map((spiffeId) => ({ spiffeId })),
+    peers: peers.map((peer) => ({
+      peer,
+      peerSpiffeId: serviceSpiffeId(project, peer),
+      domains: peerDomains(peer, network).map((domain) => ({ domain })),
+    })),
+  };
+  const text = renderTemplate(template(), ctx);
+  parseYaml(text); // a template edit that breaks YAML fails here, not in the container
+  return text;
+}
+
+/** Path of a service's rendered config: <stateDir>/<project>/envoy/<service>.yaml. */
+export function envoyConfigPath(stateDir: string, project: string, service: string): string {
+  return path.join(stateDir, project, "envoy", `${service}.yaml`);
+}
+
+/** Renders and writes (atomically, 0644: the sidecar's non-root user reads it) the config. */
+export async function writeEnvoyConfig(
+  stateDir: string,
+  opts: EnvoyConfigOptions,
+): Promise<string> {
+  const file = envoyConfigPath(stateDir, opts.project, opts.service);
+  await writeFileAtomic(file, renderEnvoyConfig(opts), 0o644);
+  await chmod(file, 0o644); // whatever the umask: uid 101 reads it through a bind mount
+  return file;
+}

@@ -1,0 +1,535 @@
+// The pipeline: repos -> fetch -> detect -> build -> certs/envoy -> tfvars -> one terraform
+// apply -> health in parallel. One service failing is reported and never stops the others.
+import { createHash } from "node:crypto";
+import { readFile, rm } from "node:fs/promises";
+import path from "node:path";
+import type { Config } from "../kernel/config.js";
+import {
+  healthCheck,
+  runtimeClient,
+  streamLogs as streamRuntimeLogs,
+  waitForServing,
+} from "../runtime/client.js";
+import { HealthStatus_Status, type HealthStatus } from "../gen/controlplane.js";
+import { dockerClient } from "../platform/docker.js";
+import { buildImage } from "../image/build.js";
+import { writeEnvoyConfig } from "../mesh/envoy.js";
+import { detectEntrypoint } from "../detect/entrypoint.js";
+import { IacError, NotFoundError, ToolError, UsageError, errorMessage } from "../kernel/errors.js";
+import { type EventSink, logEvent, noopSink, stageEvent } from "../kernel/events.js";
+import { fetchSource } from "../source/fetch.js";
+import { acquireLock } from "../platform/lock.js";
+import { mapLimit } from "../platform/limit.js";
+import { ensureControlPlaneCert, ensureServiceCert } from "../mesh/pki.js";
+import { assignPorts } from "../stack/ports.js";
+import {
+  type StackService,
+  projectDir,
+  readStackVars,
+  stackVars,
+  syncModule,
+  tfvarsPath,
+  writeStackVars,
+} from "../stack/tfvars.js";
+import * as tf from "../stack/terraform.js";
+import type { CertPaths, ServiceSpec } from "../kernel/types.js";
+
+/** uid that reads the service's key: the Envoy image's user, or the app image's runner user. */
+const ENVOY_UID = 101;
+const APP_UID = 10001;
+
+export interface ServiceReport {
+  name: string;
+  slug: string;
+  commit?: string;
+  entrypoint?: { kind: string; argv: string[]; rule: string };
+  image?: string;
+  status: "SERVING" | "NOT_SERVING" | "FAILED";
+  port?: number;
+  error?: string;
+}
+
+export interface DeployReport {
+  project: string;
+  services: ServiceReport[];
+  /** What terraform did: false when the plan had no changes. */
+  applied?: boolean;
+  containersRecreated?: string[];
+}
+
+export interface ServiceHealth {
+  name: string;
+  status: "SERVING" | "NOT_SERVING" | "UNKNOWN" | "UNREACHABLE";
+  phase?: string;
+  exitCode?: number;
+  restarts?: number;
+  uptimeSeconds?: number;
+  message?: string;
+  port?: number;
+}
+
+export interface DeployRequest {
+  project: string;
+  services: ServiceSpec[];
+}
+
+interface Prepared {
+  report: ServiceReport;
+  stack?: StackService;
+}
+
+function assertUniqueNames(services: ServiceSpec[]): void {
+  const seen = new Map<string, string>();
+  for (const s of services) {
+    const other = seen.get(s.name);
+    if (other) {
+      throw new UsageError(
+        `two services are named '${s.name}' (${other} and ${s.slug.raw})`,
+        "give one of them a distinct `name:` in the repos file",
+      );
+    }
+    seen.set(s.name, s.slug.raw);
+  }
+}
+
+async function assertNetworkUsable(config: Config, project: string): Promise<void> {
+  const docker = dockerClient(config);
+  const networks = await docker.listNetworks({ filters: { name: [config.network] } });
+  const existing = networks.find((n) => n.Name === config.network);
+  const owner = existing?.Labels?.["io.iac.project"];
+  if (existing && owner !== project) {
+    throw new UsageError(
+      `Docker network '${config.network}' already exists and belongs to ${owner ? `project '${owner}'` : "something else"}`,
+      "deploy with another network (--network or IAC_NETWORK), or destroy that project first",
+    );
+  }
+}
+
+async function assertSidecarImage(config: Config): Promise<void> {
+  if (config.sidecar !== "envoy") return;
+  try {
+    await dockerClient(config).getImage(config.envoyImage).inspect();
+  } catch {
+    throw new ToolError(
+      `Envoy image '${config.envoyImage}' is not present locally`,
+      "`docker pull` it (or load it from a tarball) and retry, set IAC_ENVOY_IMAGE to one you have, " +
+        "or deploy without sidecars: IAC_SIDECAR=none (the runner then serves mTLS itself)",
+    );
+  }
+}
+
+/** fetch -> detect -> build -> certs (+ envoy config) for one service; never throws. */
+async function prepareService(
+  config: Config,
+  project: string,
+  spec: ServiceSpec,
+  peers: string[],
+  onEvent: EventSink,
+  signal?: AbortSignal,
+): Promise<Prepared> {
+  const report: ServiceReport = { name: spec.name, slug: spec.slug.raw, status: "FAILED" };
+  try {
+    onEvent(stageEvent("fetch", spec.name));
+    const source = await fetchSource(spec.slug, { config, service: spec.name, onEvent, signal });
+    report.commit = source.commit;
+    onEvent(stageEvent("detect", spec.name, `commit ${source.commit.slice(0, 12)}`));
+    const entrypoint = await detectEntrypoint(source, spec.entrypoint);
+    report.entrypoint = { kind: entrypoint.kind, argv: entrypoint.argv, rule: entrypoint.rule };
+    onEvent(stageEvent("build", spec.name, `${entrypoint.kind}: ${entrypoint.argv.join(" ")}`));
+    const image = await buildImage({
+      config,
+      service: spec.name,
+      slug: spec.slug,
+      source,
+      entrypoint,
+      onEvent,
+      signal,
+    });
+    report.image = image.tag;
+    onEvent(
+      stageEvent("certs", spec.name, image.built ? `built ${image.tag}` : `reused ${image.tag}`),
+    );
+    const certs = await ensureServiceCert({
+      secretsDir: config.secretsDir,
+      project,
+      network: config.network,
+      service: spec.name,
+      validityDays: config.certValidityDays,
+      ownerUid: config.sidecar === "envoy" ? ENVOY_UID : APP_UID,
+    });
+    const envoyConfig =
+      config.sidecar === "envoy"
+        ? await writeEnvoyConfig(config.stateDir, {
+            project,
+            service: spec.name,
+            network: config.network,
+            peers,
+          })
+        : "";
+    return {
+      report,
+      stack: {
+        image: image.tag,
+        slug: spec.slug.raw,
+        commit: source.commit,
+        host_port: 0,
+        cert_dir: path.dirname(certs.certFile),
+        envoy_config: envoyConfig,
+        env: spec.env,
+        config_hash: await mountedFilesHash([certs.certFile, certs.caFile, envoyConfig]),
+      },
+    };
+  } catch (err) {
+    report.error =
+      errorMessage(err) + (err instanceof IacError && err.hint ? `\nhint: ${err.hint}` : "");
+    onEvent(stageEvent("failed", spec.name, errorMessage(err).split("\n")[0]));
+    return { report };
+  }
+}
+
+async function mountedFilesHash(files: string[]): Promise<string> {
+  const hash = createHash("sha256");
+  for (const f of files) hash.update(f ? await readFile(f) : "").update("\0");
+  return hash.digest("hex").slice(0, 16);
+}
+
+async function controlPlaneCerts(config: Config): Promise<CertPaths> {
+  return ensureControlPlaneCert({
+    secretsDir: config.secretsDir,
+    validityDays: config.certValidityDays,
+  });
+}
+
+export interface PrepareResult {
+  dir: string;
+  reports: ServiceReport[];
+  plan: tf.PlanSummary;
+  /** True when terraform was not run at all (nothing could be prepared, nothing deployed before). */
+  skipped: boolean;
+}
+
+/**
+ * Everything up to and including `terraform plan`; returns with the lock still held by the
+ * caller. Shared by `deploy` (which applies) and `plan` (which stops there).
+ */
+async function prepareAndPlan(
+  config: Config,
+  req: DeployRequest,
+  onEvent: EventSink,
+  signal?: AbortSignal,
+): Promise<PrepareResult> {
+  const { project } = req;
+  const dir = projectDir(config, project);
+  const names = req.services.map((s) => s.name);
+  for (const s of req.services) onEvent(stageEvent("queued", s.name, s.slug.raw));
+
+  const prepared = await mapLimit(req.services, config.concurrency, (spec) =>
+    prepareService(
+      config,
+      project,
+      spec,
+      names.filter((n) => n !== spec.name),
+      onEvent,
+      signal,
+    ),
+  );
+
+  // A service that failed now keeps its previously applied definition (if any), so one bad
+  // repo never takes down what was running.
+  const previous = await readStackVars(dir);
+  const stack: Record<string, StackService> = {};
+  for (const p of prepared) {
+    if (p.stack) stack[p.report.name] = p.stack;
+    else if (previous?.services[p.report.name]) {
+      stack[p.report.name] = previous.services[p.report.name]!;
+      p.report.error += " (kept the previously deployed version)";
+    }
+  }
+  if (Object.keys(stack).length === 0 && !previous) {
+    // Nothing could be prepared and nothing ran before: leave no state behind.
+    onEvent(stageEvent("plan", undefined, "nothing to apply: no service could be prepared"));
+    const planFile = path.join(dir, "tfplan");
+    const empty = {
+      changes: false,
+      planFile,
+      add: 0,
+      change: 0,
+      destroy: 0,
+      containersRecreated: [],
+    };
+    return { dir, reports: prepared.map((p) => p.report), plan: empty, skipped: true };
+  }
+  const ports = await assignPorts(path.join(dir, "ports.json"), Object.keys(stack));
+  for (const [name, svc] of Object.entries(stack)) svc.host_port = ports[name]!;
+  for (const p of prepared) p.report.port = stack[p.report.name]?.host_port;
+
+  await writeStackVars(dir, stackVars(config, project, stack));
+  const run: tf.TerraformRun = {
+    config,
+    dir,
+    signal,
+    onLine: (line) => onEvent(logEvent("terraform", line)),
+  };
+  onEvent(stageEvent("plan", undefined, `terraform plan (${Object.keys(stack).length} services)`));
+  await tf.init(run);
+  const plan = await tf.plan(run);
+  return { dir, reports: prepared.map((p) => p.report), plan, skipped: false };
+}
+
+async function withProjectLock<T>(
+  config: Config,
+  project: string,
+  operation: string,
+  fn: (dir: string) => Promise<T>,
+): Promise<T> {
+  const dir = projectDir(config, project);
+  await syncModule(dir);
+  const release = await acquireLock(path.join(dir, ".lock"), operation);
+  try {
+    return await fn(dir);
+  } finally {
+    await release();
+  }
+}
+
+export async function deploy(
+  config: Config,
+  req: DeployRequest,
+  onEvent: EventSink = noopSink,
+  signal?: AbortSignal,
+): Promise<DeployReport> {
+  if (req.services.length === 0)
+    throw new UsageError("nothing to deploy: the service list is empty");
+  assertUniqueNames(req.services);
+  await assertNetworkUsable(config, req.project);
+  await assertSidecarImage(config);
+  const cpCerts = await controlPlaneCerts(config);
+
+  const result = await withProjectLock(config, req.project, "deploy", async (dir) => {
+    const { reports, plan, skipped } = await prepareAndPlan(config, req, onEvent, signal);
+    if (skipped) return { reports, plan };
+    const run: tf.TerraformRun = {
+      config,
+      dir,
+      signal,
+      onLine: (line) => onEvent(logEvent("terraform", line)),
+    };
+    if (plan.changes) {
+      onEvent(
+        stageEvent(
+          "apply",
+          undefined,
+          `terraform apply: ${plan.add} to add, ${plan.change} to change, ${plan.destroy} to destroy`,
+        ),
+      );
+      await tf.apply(run, plan.planFile);
+    } else {
+      await rm(plan.planFile, { force: true });
+      onEvent(
+        stageEvent("apply", undefined, "no changes: infrastructure matches the configuration"),
+      );
+    }
+    return { reports, plan };
+  });
+
+  const reports = result.reports;
+  await Promise.all(
+    reports.map(async (r) => {
+      // Not built this time (it stays FAILED, even if a previous version still runs).
+      if (r.port === undefined || r.image === undefined) return;
+      onEvent(stageEvent("health", r.name, `gRPC HealthCheck via 127.0.0.1:${r.port} (mTLS)`));
+      try {
+        const status = await waitForServing(
+          { host: "127.0.0.1", port: r.port, serverName: r.name },
+          cpCerts,
+          { deadlineMs: config.healthTimeoutMs },
+        );
+        const serving = status.status === HealthStatus_Status.SERVING;
+        r.status = serving ? "SERVING" : "NOT_SERVING";
+        if (!serving) r.error = status.message || `health status ${statusName(status)}`;
+        onEvent(stageEvent(serving ? "done" : "failed", r.name, r.status));
+      } catch (err) {
+        r.status = "NOT_SERVING";
+        r.error = errorMessage(err);
+        onEvent(stageEvent("failed", r.name, r.error));
+      }
+    }),
+  );
+
+  const report: DeployReport = {
+    project: req.project,
+    services: reports,
+    applied: result.plan.changes,
+    containersRecreated: result.plan.containersRecreated,
+  };
+  onEvent({ type: "result", ts: new Date().toISOString(), result: report });
+  return report;
+}
+
+export async function planDeploy(
+  config: Config,
+  req: DeployRequest,
+  onEvent: EventSink = noopSink,
+): Promise<DeployReport & { plan: tf.PlanSummary }> {
+  if (req.services.length === 0) throw new UsageError("nothing to plan: the service list is empty");
+  assertUniqueNames(req.services);
+  await assertNetworkUsable(config, req.project);
+  return withProjectLock(config, req.project, "plan", async () => {
+    const { reports, plan } = await prepareAndPlan(config, req, onEvent);
+    await rm(plan.planFile, { force: true });
+    for (const r of reports) if (!r.error) r.status = "NOT_SERVING";
+    return { project: req.project, services: reports, plan };
+  });
+}
+
+export async function destroy(
+  config: Config,
+  project: string,
+  onEvent: EventSink = noopSink,
+): Promise<{ removed: string[] }> {
+  return withProjectLock(config, project, "destroy", async (dir) => {
+    const removed: string[] = [];
+    const vars = await readStackVars(dir);
+    if (vars && tf.hasState(dir)) {
+      onEvent(stageEvent("destroy", undefined, `terraform destroy (project ${project})`));
+      const run: tf.TerraformRun = {
+        config,
+        dir,
+        onLine: (line) => onEvent(logEvent("terraform", line)),
+      };
+      await tf.init(run);
+      await tf.destroy(run);
+      removed.push(...Object.keys(vars.services).map((s) => `${project}-${s}`));
+    }
+    // Sweep anything labelled with this project that terraform did not know about
+    // (e.g. a failed apply half-way, or state lost): labels are the source of truth.
+    const docker = dockerClient(config);
+    const label = `io.iac.project=${project}`;
+    for (const c of await docker.listContainers({ all: true, filters: { label: [label] } })) {
+      await docker.getContainer(c.Id).remove({ force: true });
+      const name = c.Names[0]?.replace(/^\//, "") ?? c.Id;
+      if (!removed.includes(name)) removed.push(name);
+      onEvent(logEvent("pipeline", `removed container ${name}`));
+    }
+    for (const n of await docker.listNetworks({ filters: { label: [label] } })) {
+      await docker.getNetwork(n.Id).remove();
+      removed.push(`network ${n.Name}`);
+      onEvent(logEvent("pipeline", `removed network ${n.Name}`));
+    }
+    await rm(tfvarsPath(dir), { force: true });
+    onEvent(stageEvent("done", undefined, `destroyed project ${project}`));
+    return { removed };
+  });
+}
+
+function statusName(s: HealthStatus): "SERVING" | "NOT_SERVING" | "UNKNOWN" {
+  if (s.status === HealthStatus_Status.SERVING) return "SERVING";
+  if (s.status === HealthStatus_Status.NOT_SERVING) return "NOT_SERVING";
+  return "UNKNOWN";
+}
+
+function toServiceHealth(s: HealthStatus): Omit<ServiceHealth, "name" | "port"> {
+  return {
+    status: statusName(s),
+    phase: s.phase,
+    exitCode: s.exitCode,
+    restarts: s.restarts,
+    uptimeSeconds: Math.round(s.uptimeSeconds * 10) / 10,
+    message: s.message || undefined,
+  };
+}
+
+async function deployedServices(
+  config: Config,
+  project: string,
+): Promise<Record<string, StackService>> {
+  const vars = await readStackVars(projectDir(config, project));
+  if (!vars) {
+    throw new NotFoundError(
+      `project '${project}' has no deployed services (${tfvarsPath(projectDir(config, project))} not found)`,
+      "deploy it first: iac deploy --file repos.yaml" +
+        (project === "iac" ? "" : ` --project ${project}`),
+    );
+  }
+  return vars.services;
+}
+
+export async function health(config: Config, project: string): Promise<ServiceHealth[]> {
+  const services = await deployedServices(config, project);
+  const certs = await controlPlaneCerts(config);
+  return Promise.all(
+    Object.entries(services).map(async ([name, svc]) => {
+      try {
+        const client = runtimeClient(
+          { host: "127.0.0.1", port: svc.host_port, serverName: name },
+          certs,
+        );
+        try {
+          return {
+            name,
+            port: svc.host_port,
+            ...toServiceHealth(await healthCheck(client, 5_000)),
+          };
+        } finally {
+          client.close();
+        }
+      } catch (err) {
+        return {
+          name,
+          port: svc.host_port,
+          status: "UNREACHABLE" as const,
+          message: errorMessage(err),
+        };
+      }
+    }),
+  );
+}
+
+export async function streamLogs(
+  config: Config,
+  project: string,
+  service: string,
+  opts: { tail: number; follow: boolean },
+  onLine: (l: { ts: string; msg: string; stream: string }) => void,
+  signal: AbortSignal,
+): Promise<void> {
+  const services = await deployedServices(config, project);
+  const svc = services[service];
+  if (!svc) {
+    throw new NotFoundError(
+      `no service '${service}' in project '${project}'`,
+      `deployed services: ${Object.keys(services).join(", ") || "(none)"}`,
+    );
+  }
+  const certs = await controlPlaneCerts(config);
+  const client = runtimeClient(
+    { host: "127.0.0.1", port: svc.host_port, serverName: service },
+    certs,
+  );
+  try {
+    await streamRuntimeLogs(client, opts, onLine, signal);
+  } finally {
+    client.close();
+  }
+}
+
+export async function controlPlaneHealth(
+  config: Config,
+): Promise<{ ok: boolean; checks: Record<string, { ok: boolean; detail: string }> }> {
+  const checks: Record<string, { ok: boolean; detail: string }> = {};
+  try {
+    const v = await dockerClient(config).version();
+    checks.docker = { ok: true, detail: `engine ${v.Version} (API ${v.ApiVersion})` };
+  } catch (err) {
+    checks.docker = { ok: false, detail: errorMessage(err) };
+  }
+  try {
+    checks.terraform = { ok: true, detail: `terraform ${await tf.terraformVersion(config)}` };
+  } catch (err) {
+    checks.terraform = { ok: false, detail: errorMessage(err) };
+  }
+  return { ok: Object.values(checks).every((c) => c.ok), checks };
+}
+
+/** The pipeline object the admin API drives (src/api/pipeline.ts's interface). */
+export const realPipeline = { deploy, destroy, health, streamLogs, controlPlaneHealth };

@@ -1,0 +1,89 @@
+// The inspect pipeline: service specs -> fetch -> detect, bounded parallel, no Docker. One
+// service failing is reported in its result and never stops the others.
+import type { Config } from "../kernel/config.js";
+import { detectEntrypoint } from "../detect/entrypoint.js";
+import { IacError, errorMessage } from "../kernel/errors.js";
+import { type EventSink, noopSink, stageEvent } from "../kernel/events.js";
+import { fetchSource } from "../source/fetch.js";
+import { mapLimit } from "../platform/limit.js";
+import type { EntrypointKind, ServiceSpec, Source } from "../kernel/types.js";
+
+export interface InspectResult {
+  name: string;
+  /** The slug as written. */
+  slug: string;
+  /** The requested ref; "HEAD" = the default branch (or the work tree's HEAD for file:). */
+  ref: string;
+  commit?: string;
+  entrypoint?: { kind: EntrypointKind; argv: string[]; rule: string };
+  installProject?: boolean;
+  error?: string;
+  source?: Source;
+}
+
+function describe(err: unknown): string {
+  const msg = errorMessage(err);
+  return err instanceof IacError && err.hint ? `${msg} (hint: ${err.hint})` : msg;
+}
+
+export async function inspectService(
+  spec: ServiceSpec,
+  config: Config,
+  onEvent: EventSink = noopSink,
+  signal?: AbortSignal,
+): Promise<InspectResult> {
+  const result: InspectResult = {
+    name: spec.name,
+    slug: spec.slug.raw,
+    ref: spec.slug.ref ?? "HEAD",
+  };
+  try {
+    onEvent(stageEvent("fetch", spec.name, spec.slug.raw));
+    const source = await fetchSource(spec.slug, { config, service: spec.name, onEvent, signal });
+    result.commit = source.commit;
+    result.source = source;
+    onEvent(
+      stageEvent("detect", spec.name, `commit ${source.commit.slice(0, 12)} (${source.via})`),
+    );
+    const ep = await detectEntrypoint(source, spec.entrypoint);
+    result.entrypoint = { kind: ep.kind, argv: ep.argv, rule: ep.rule };
+    result.installProject = ep.installProject;
+    onEvent(stageEvent("done", spec.name, `${ep.kind}: ${ep.argv.join(" ")}`));
+  } catch (err) {
+    result.error = describe(err);
+    onEvent(stageEvent("failed", spec.name, errorMessage(err).split("\n")[0]));
+  }
+  return result;
+}
+
+/** Fetches and detects every service (config.concurrency at a time); results keep input order. */
+export async function inspectServices(
+  specs: ServiceSpec[],
+  config: Config,
+  onEvent: EventSink = noopSink,
+  signal?: AbortSignal,
+): Promise<InspectResult[]> {
+  return mapLimit(specs, config.concurrency, (spec) =>
+    inspectService(spec, config, onEvent, signal),
+  );
+}
+
+/** The JSON document of `iac inspect --output json` (DESIGN.md). */
+export function inspectJson(results: InspectResult[]): {
+  services: Array<Pick<InspectResult, "name" | "slug" | "ref" | "commit" | "entrypoint" | "error">>;
+} {
+  return {
+    services: results.map((r) => {
+      const out: Pick<InspectResult, "name" | "slug" | "ref" | "commit" | "entrypoint" | "error"> =
+        {
+          name: r.name,
+          slug: r.slug,
+          ref: r.ref,
+        };
+      if (r.commit) out.commit = r.commit;
+      if (r.entrypoint) out.entrypoint = r.entrypoint;
+      if (r.error !== undefined) out.error = r.error;
+      return out;
+    }),
+  };
+}

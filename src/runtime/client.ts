@@ -1,0 +1,173 @@
+// gRPC client (mutual TLS) to a service's Runtime API: through its Envoy sidecar, or the
+// runner itself with IAC_SIDECAR=none. The server cert must chain to our CA and carry the
+// service name as a DNS SAN; we present the control plane's client cert.
+import { readFileSync } from "node:fs";
+import { checkServerIdentity, type PeerCertificate } from "node:tls";
+import { credentials, Metadata, status as GrpcStatus, type ServiceError } from "@grpc/grpc-js";
+import { IacError } from "../kernel/errors.js";
+import {
+  HealthStatus_Status,
+  RuntimeClient,
+  type HealthStatus,
+  type LogLine,
+} from "../gen/controlplane.js";
+import type { CertPaths } from "../kernel/types.js";
+
+export interface RuntimeTarget {
+  host: string;
+  port: number;
+  /** Expected DNS SAN of the server certificate (the service name). */
+  serverName: string;
+}
+
+export class RuntimeCallError extends IacError {
+  override name = "RuntimeCallError";
+  constructor(
+    message: string,
+    readonly code?: GrpcStatus,
+    hint?: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, hint, options);
+  }
+}
+
+function readPem(file: string, what: string): Buffer {
+  try {
+    return readFileSync(file);
+  } catch (err) {
+    throw new IacError(
+      `cannot read the control plane's ${what} ${file}: ${(err as Error).message}`,
+      "run `iac deploy` (it creates the certificates) or check IAC_SECRETS_DIR",
+      { cause: err },
+    );
+  }
+}
+
+/** A Runtime client over mTLS. Close it with `client.close()`. */
+export function runtimeClient(target: RuntimeTarget, certs: CertPaths): RuntimeClient {
+  const ca = readPem(certs.caFile, "CA certificate");
+  const key = readPem(certs.keyFile, "client key");
+  const cert = readPem(certs.certFile, "client certificate");
+  const creds = credentials.createSsl(ca, key, cert, {
+    // grpc-js checks the chain against `ca`; this pins the identity to the service's SAN.
+    checkServerIdentity: (_host: string, peer: PeerCertificate) =>
+      checkServerIdentity(target.serverName, peer),
+  });
+  return new RuntimeClient(`${target.host}:${target.port}`, creds, {
+    "grpc.ssl_target_name_override": target.serverName,
+    "grpc.default_authority": target.serverName,
+    // A container that is still starting: reconnect quickly instead of grpc's 1 s..120 s.
+    "grpc.initial_reconnect_backoff_ms": 100,
+    "grpc.max_reconnect_backoff_ms": 1000,
+  });
+}
+
+function callError(err: ServiceError, what: string): RuntimeCallError {
+  const hint =
+    err.code === GrpcStatus.UNAVAILABLE
+      ? "is the container running and its port published? (`iac health`, `docker ps`)"
+      : err.code === GrpcStatus.DEADLINE_EXCEEDED
+        ? "the service did not answer in time"
+        : undefined;
+  return new RuntimeCallError(`${what}: ${err.details || err.message}`, err.code, hint, {
+    cause: err,
+  });
+}
+
+/** One HealthCheck call with a deadline. */
+export function healthCheck(client: RuntimeClient, deadlineMs: number): Promise<HealthStatus> {
+  return new Promise((resolve, reject) => {
+    client.healthCheck(
+      {},
+      new Metadata(),
+      { deadline: new Date(Date.now() + deadlineMs) },
+      (err, res) => (err ? reject(callError(err, "HealthCheck failed")) : resolve(res)),
+    );
+  });
+}
+
+/** A phase after which main() will not come back without a redeploy. */
+function isTerminal(s: HealthStatus): boolean {
+  return s.status === HealthStatus_Status.NOT_SERVING && s.phase === "failed";
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Retries HealthCheck (backoff 100 ms .. 2 s) until SERVING, a terminal failure, or the
+ * deadline. Returns the last status received; throws the last error when none was.
+ */
+export async function waitForServing(
+  target: RuntimeTarget,
+  certs: CertPaths,
+  opts: {
+    deadlineMs: number;
+    onAttempt?: (attempt: number, result: HealthStatus | Error) => void;
+    signal?: AbortSignal;
+  },
+): Promise<HealthStatus> {
+  const client = runtimeClient(target, certs);
+  const deadline = Date.now() + opts.deadlineMs;
+  let last: HealthStatus | undefined;
+  let lastErr: Error | undefined;
+  let delay = 100;
+  try {
+    for (let attempt = 1; ; attempt++) {
+      opts.signal?.throwIfAborted();
+      const remaining = deadline - Date.now();
+      try {
+        last = await healthCheck(client, Math.max(100, Math.min(5_000, remaining)));
+        opts.onAttempt?.(attempt, last);
+        if (last.status === HealthStatus_Status.SERVING || isTerminal(last)) return last;
+      } catch (err) {
+        lastErr = err as Error;
+        opts.onAttempt?.(attempt, lastErr);
+      }
+      if (Date.now() + delay >= deadline) break;
+      await sleep(delay);
+      delay = Math.min(delay * 2, 2_000);
+    }
+  } finally {
+    client.close();
+  }
+  if (last) return last;
+  throw new RuntimeCallError(
+    `${target.serverName} at ${target.host}:${target.port} did not answer within ${Math.round(opts.deadlineMs / 1000)} s: ${lastErr?.message ?? "no attempt"}`,
+    lastErr instanceof RuntimeCallError ? lastErr.code : undefined,
+    "check the container's logs (`docker logs <project>-<service>`) and its certificates",
+    { cause: lastErr },
+  );
+}
+
+/** Streams log lines (`tail` first, then new ones while `follow`) until the end or abort. */
+export function streamLogs(
+  client: RuntimeClient,
+  opts: { tail: number; follow: boolean; service?: string },
+  onLine: (line: { ts: string; msg: string; stream: string }) => void,
+  signal?: AbortSignal,
+): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) return resolve();
+    const call = client.streamLogs({
+      service: opts.service ?? "",
+      tail: opts.tail,
+      follow: opts.follow,
+    });
+    const onAbort = () => call.cancel();
+    signal?.addEventListener("abort", onAbort, { once: true });
+    const done = (err?: Error) => {
+      signal?.removeEventListener("abort", onAbort);
+      if (err) reject(err);
+      else resolve();
+    };
+    call.on("data", (line: LogLine) =>
+      onLine({ ts: (line.ts ?? new Date()).toISOString(), msg: line.msg, stream: line.stream }),
+    );
+    call.on("error", (err: ServiceError) => {
+      if (err.code === GrpcStatus.CANCELLED && signal?.aborted) done();
+      else done(callError(err, "StreamLogs failed"));
+    });
+    call.on("end", () => done());
+  });
+}

@@ -1,0 +1,181 @@
+import { mkdir, mkdtemp, rm, symlink, writeFile, chmod } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { Parser, type ReadEntry } from "tar";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import {
+  collectDir,
+  isIgnored,
+  parseDockerignore,
+  renderDockerfile,
+  runnerVersion,
+  sourceUrl,
+  tarStream,
+  TEMPLATE_FILE,
+  type TarEntry,
+} from "../../src/image/build.js";
+import { readFile } from "node:fs/promises";
+import {
+  appRequirements,
+  runnerRequirements,
+  WheelhouseError,
+} from "../../src/image/wheelhouse.js";
+
+let dir: string;
+beforeEach(async () => {
+  dir = await mkdtemp(path.join(tmpdir(), "iac-dockerize-"));
+});
+afterEach(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+describe("renderDockerfile", () => {
+  it("renders the argv as a JSON exec-form ENTRYPOINT behind the runner", async () => {
+    const template = await readFile(TEMPLATE_FILE, "utf8");
+    const argv = ["python", "-c", 'print("a $HOME \\\\ b")\nimport x', "[x]"];
+    const out = renderDockerfile(template, { argv });
+    const line = out.split("\n").find((l) => l.startsWith("ENTRYPOINT "))!;
+    expect(JSON.parse(line.slice("ENTRYPOINT ".length))).toEqual([
+      "/opt/iac-runner/bin/python",
+      "-m",
+      "iac_runner",
+      "--",
+      ...argv,
+    ]);
+    expect(out).not.toContain("ENTRYPOINT {{");
+    expect(out).toMatch(/^FROM \$\{BASE_IMAGE\}$/m);
+    expect(out).toMatch(/^USER 10001:10001$/m);
+    expect(out).toMatch(/^EXPOSE 50051 15000$/m);
+  });
+
+  it("refuses an empty argv and a template without the placeholder", () => {
+    expect(() => renderDockerfile("ENTRYPOINT {{ENTRYPOINT_JSON}}", { argv: [] })).toThrow(/empty/);
+    expect(() => renderDockerfile("FROM x", { argv: ["a"] })).toThrow(/ENTRYPOINT/);
+  });
+});
+
+describe(".dockerignore", () => {
+  const rules = parseDockerignore(
+    [
+      "# comment",
+      "*.log",
+      "/build",
+      "**/__pycache__",
+      "docs/**/*.md",
+      "!docs/keep.md",
+      "secret/",
+      "tmp?",
+    ].join("\n"),
+  );
+  it.each([
+    ["debug.log", true],
+    ["sub/debug.log", false],
+    ["build", true],
+    ["build/out.bin", true],
+    ["a/b/__pycache__/x.pyc", true],
+    ["docs/a/b.md", true],
+    ["docs/keep.md", false],
+    ["secret/token", true],
+    ["tmp1", true],
+    ["tmp12", false],
+    ["main.py", false],
+  ])("%s ignored=%s", (rel, ignored) => {
+    expect(isIgnored(rules, rel)).toBe(ignored);
+  });
+});
+
+describe("build context tar", () => {
+  it("walks a repo honouring .dockerignore and writes a tar others can read (long names, modes, links)", async () => {
+    const long = `${"d".repeat(60)}/${"f".repeat(70)}.py`;
+    await mkdir(path.join(dir, path.dirname(long)), { recursive: true });
+    await writeFile(path.join(dir, long), "x = 1\n");
+    await writeFile(path.join(dir, "run.sh"), "#!/bin/sh\n");
+    await chmod(path.join(dir, "run.sh"), 0o700);
+    await writeFile(path.join(dir, "debug.log"), "no");
+    await mkdir(path.join(dir, ".git"));
+    await writeFile(path.join(dir, ".git", "HEAD"), "ref");
+    await symlink("run.sh", path.join(dir, "link"));
+    const entries: TarEntry[] = [];
+    await collectDir(dir, "app/", parseDockerignore("*.log\n"), entries);
+
+    const seen = new Map<string, { mode: number; type: string; size: number; link?: string }>();
+    const parser = new Parser({
+      onReadEntry: (e: ReadEntry) => {
+        seen.set(e.path, { mode: e.mode ?? 0, type: e.type, size: e.size ?? 0, link: e.linkpath });
+        e.resume();
+      },
+    });
+    await new Promise<void>((resolve, reject) => {
+      tarStream(entries).on("error", reject).pipe(parser).on("end", resolve).on("error", reject);
+    });
+    expect(seen.get(`app/${long}`)).toMatchObject({ type: "File", size: 6, mode: 0o644 });
+    expect(seen.get("app/run.sh")).toMatchObject({ type: "File", mode: 0o755 });
+    expect(seen.get("app/link")).toMatchObject({ type: "SymbolicLink", link: "run.sh" });
+    expect([...seen.keys()].some((k) => k.includes(".git") || k.endsWith(".log"))).toBe(false);
+  });
+});
+
+describe("app requirements", () => {
+  it("inlines -r includes, drops index options with a warning, adds pyproject deps when installing", async () => {
+    await mkdir(path.join(dir, "req"));
+    await writeFile(
+      path.join(dir, "requirements.txt"),
+      "-r req/base.txt\nrequests==2.0  # pin\n--index-url https://x\n",
+    );
+    await writeFile(path.join(dir, "req", "base.txt"), "attrs>=20 \\\n  ; python_version >= '3'\n");
+    await writeFile(
+      path.join(dir, "pyproject.toml"),
+      '[build-system]\nrequires = ["hatchling"]\n[project]\nname = "x"\ndependencies = ["click>=8"]\n',
+    );
+    const withProject = await appRequirements({ dir }, { installProject: true });
+    expect(withProject.text.trim().split("\n")).toEqual([
+      "attrs>=20    ; python_version >= '3'",
+      "requests==2.0",
+      "click>=8",
+      "hatchling",
+    ]);
+    expect(withProject.warnings.join()).toMatch(/--index-url/);
+    const without = await appRequirements({ dir }, { installProject: false });
+    expect(without.text).not.toContain("click");
+    expect(
+      await appRequirements({ dir: path.join(dir, "req") }, { installProject: false }),
+    ).toMatchObject({
+      text: "",
+    });
+  });
+
+  it.each([
+    ["-e .", /editable/],
+    ["git+https://example.com/x.git", /URL, path or VCS/],
+    ["./vendor/pkg", /URL, path or VCS/],
+    ["pkg @ https://example.com/p.whl", /URL, path or VCS/],
+    ["-r ../../etc/passwd", /outside the repository/],
+  ])("rejects %s", async (line, re) => {
+    await writeFile(path.join(dir, "requirements.txt"), `${line}\n`);
+    await expect(appRequirements({ dir }, { installProject: false })).rejects.toThrow(re);
+    await expect(appRequirements({ dir }, { installProject: false })).rejects.toBeInstanceOf(
+      WheelhouseError,
+    );
+  });
+});
+
+describe("runner identity", () => {
+  it("hashes the runner content stably and pins the build tools", async () => {
+    expect(await runnerVersion()).toMatch(/^[0-9a-f]{16}$/);
+    expect(await runnerVersion()).toBe(await runnerVersion());
+    const reqs = await runnerRequirements();
+    expect(reqs).toMatch(/^grpcio==/m);
+    expect(reqs).toMatch(/^setuptools==/m);
+    expect(reqs).not.toMatch(/#/);
+  });
+
+  it("derives the OCI source URL from the slug", () => {
+    const github = { apiUrl: "https://api.github.com", serverUrl: "https://github.com" };
+    expect(sourceUrl({ github }, { raw: "gh:o/r", kind: "github", owner: "o", repo: "r" })).toBe(
+      "https://github.com/o/r",
+    );
+    expect(sourceUrl({ github }, { raw: "file:/x", kind: "file", repo: "x", location: "/x" })).toBe(
+      "file:///x",
+    );
+  });
+});
