@@ -1,0 +1,236 @@
+// `file:` slugs: a local folder (a git work tree or a plain directory) copied into the cache.
+import { createHash } from "node:crypto";
+import { createReadStream } from "node:fs";
+import {
+  lstat,
+  mkdir,
+  readdir,
+  readlink,
+  realpath,
+  stat,
+  chmod,
+  copyFile,
+  symlink,
+} from "node:fs/promises";
+import path from "node:path";
+import type { Source } from "../kernel/types.js";
+import { type Ctx, FetchError, sourcesDir } from "./context.js";
+import { GitError, archiveInto, gitEnv, runGit } from "./git.js";
+import { verifyTree } from "./extract.js";
+import { exists, intoCache, withSubdir } from "./cache.js";
+
+export async function fetchLocal(ctx: Ctx): Promise<Source> {
+  const { slug, config, log } = ctx;
+  const loc = slug.location!;
+  let st;
+  try {
+    st = await stat(loc);
+  } catch {
+    throw new FetchError(
+      "not-found",
+      `${slug.raw}: folder ${loc} not found`,
+      "file: paths are relative to the repos file's folder",
+    );
+  }
+  if (!st.isDirectory()) throw new FetchError("not-found", `${slug.raw}: ${loc} is not a folder`);
+  const env = gitEnv(config);
+  const common = { env, timeoutMs: config.fetch.timeoutMs, signal: ctx.signal };
+  let top: string | undefined;
+  try {
+    top = (await runGit(["-C", loc, "rev-parse", "--show-toplevel"], common)).stdout
+      .toString("utf8")
+      .trim();
+  } catch {
+    top = undefined;
+  }
+  if (top) {
+    const rel = path.relative(await realpath(top), await realpath(loc));
+    const relSpec = rel === "" ? "." : rel;
+    let commit: string | undefined;
+    let why = "";
+    try {
+      commit = (
+        await runGit(
+          [
+            "-C",
+            top,
+            "rev-parse",
+            "--verify",
+            "--end-of-options",
+            `${slug.ref ?? "HEAD"}^{commit}`,
+          ],
+          common,
+        )
+      ).stdout
+        .toString("utf8")
+        .trim();
+    } catch (err) {
+      if (slug.ref)
+        throw new FetchError(
+          "ref-not-found",
+          `${slug.raw}: ref '${slug.ref}' not found in ${top}`,
+          `${(err as GitError).stderr?.trim() ?? ""}`.slice(0, 200) || undefined,
+        );
+      why = "the repository has no commits yet";
+    }
+    if (commit && !slug.ref) {
+      const dirty =
+        (
+          await runGit(
+            ["-C", top, "status", "--porcelain", "--untracked-files=all", "--", relSpec],
+            common,
+          )
+        ).stdout.length > 0;
+      if (dirty) {
+        why = `uncommitted changes under ${relSpec}`;
+        commit = undefined;
+      } else if (rel !== "") {
+        try {
+          await runGit(["-C", top, "cat-file", "-e", `${commit}:${rel}`], common);
+        } catch {
+          why = `${relSpec} is not in commit ${commit.slice(0, 12)} (ignored or never committed)`;
+          commit = undefined;
+        }
+      }
+    }
+    if (commit) {
+      const key = commit;
+      const cached = path.join(sourcesDir(config), key);
+      let via: Source["via"] = "cache";
+      if (await exists(cached)) log(`cache: commit ${key.slice(0, 12)} already extracted`);
+      else {
+        log(`local: git archive of ${top} at ${slug.ref ?? "HEAD"} (${key.slice(0, 12)})`);
+        via = "local";
+        await intoCache(config, key, async (tmp) => {
+          return archiveInto(ctx, ["-C", top!], key, tmp, common);
+        });
+      }
+      const subCtx = {
+        ...ctx,
+        slug: { ...slug, subdir: [rel, slug.subdir].filter(Boolean).join("/") || undefined },
+      };
+      return withSubdir(subCtx, cached, key, via);
+    }
+    // Work tree with uncommitted changes: copy what git would track (tracked + untracked, not ignored).
+    const listed = (
+      await runGit(
+        ["-C", loc, "ls-files", "-z", "--cached", "--others", "--exclude-standard", "--", "."],
+        common,
+      )
+    ).stdout
+      .toString("utf8")
+      .split("\0")
+      .filter(Boolean);
+    log(`local: ${why}; copying the folder as is`);
+    return copyLocal(
+      ctx,
+      loc,
+      listed.length > 0 ? [...new Set(listed)].sort() : await listFolder(loc),
+    );
+  }
+  if (slug.ref)
+    throw new FetchError(
+      "ref-not-found",
+      `${slug.raw}: '#${slug.ref}' needs a git repository, but ${loc} is not in a git work tree`,
+      "drop the #ref, or point file: at a git work tree",
+    );
+  log(`local: ${loc} is not in a git work tree; copying the folder`);
+  return copyLocal(ctx, loc, await listFolder(loc));
+}
+
+const SKIP = new Set([
+  ".git",
+  "node_modules",
+  ".venv",
+  "venv",
+  "__pycache__",
+  ".mypy_cache",
+  ".pytest_cache",
+  ".ruff_cache",
+  ".tox",
+]);
+
+async function listFolder(root: string): Promise<string[]> {
+  const out: string[] = [];
+  const walk = async (rel: string) => {
+    const names = (await readdir(path.join(root, rel))).sort();
+    for (const name of names) {
+      if (SKIP.has(name) || name.endsWith(".pyc")) continue;
+      const r = rel ? `${rel}/${name}` : name;
+      const st = await lstat(path.join(root, r));
+      if (st.isDirectory()) await walk(r);
+      else out.push(r);
+    }
+  };
+  await walk("");
+  return out;
+}
+
+/** Copies the listed files (sorted relative paths) into the cache keyed by a content hash. */
+async function copyLocal(ctx: Ctx, loc: string, files: string[]): Promise<Source> {
+  const { slug, config, limits } = ctx;
+  if (files.length > limits.maxFiles)
+    throw new FetchError("too-large", `${slug.raw}: more than ${limits.maxFiles} files`);
+  const realLoc = await realpath(loc);
+  const hash = createHash("sha256");
+  let bytes = 0;
+  const entries: { rel: string; kind: "file" | "link"; exec: boolean; target?: string }[] = [];
+  for (const rel of files) {
+    const full = path.join(loc, rel);
+    let st;
+    try {
+      st = await lstat(full);
+    } catch {
+      continue; // listed by git but deleted in the work tree
+    }
+    if (st.isSymbolicLink()) {
+      const target = await readlink(full);
+      const resolved = path.resolve(path.dirname(path.join(realLoc, rel)), target);
+      if (
+        path.isAbsolute(target) ||
+        !(resolved === realLoc || resolved.startsWith(realLoc + path.sep))
+      )
+        throw new FetchError(
+          "unsafe-archive",
+          `${slug.raw}: symbolic link '${rel}' points outside the folder`,
+        );
+      hash.update(`L\0${rel}\0${target}\0`);
+      entries.push({ rel, kind: "link", exec: false, target });
+    } else if (st.isFile()) {
+      bytes += st.size;
+      if (bytes > limits.maxBytes)
+        throw new FetchError("too-large", `${slug.raw}: more than ${limits.maxBytes} bytes`);
+      const exec = (st.mode & 0o111) !== 0;
+      hash.update(`F\0${rel}\0${exec ? 1 : 0}\0${st.size}\0`);
+      for await (const chunk of createReadStream(full)) hash.update(chunk as Buffer);
+      entries.push({ rel, kind: "file", exec });
+    } else if (!st.isDirectory()) {
+      throw new FetchError(
+        "unsafe-archive",
+        `${slug.raw}: '${rel}' is not a regular file, folder or symbolic link`,
+      );
+    }
+  }
+  const key = `local-${hash.digest("hex").slice(0, 40)}`;
+  const cached = path.join(sourcesDir(config), key);
+  if (await exists(cached)) {
+    ctx.log(`cache: ${key} already copied`);
+    return withSubdir(ctx, cached, key, "cache");
+  }
+  await intoCache(config, key, async (tmp) => {
+    const tree = path.join(tmp, "tree");
+    await mkdir(tree, { recursive: true });
+    for (const e of entries) {
+      const dest = path.join(tree, e.rel);
+      await mkdir(path.dirname(dest), { recursive: true });
+      if (e.kind === "link") await symlink(e.target!, dest);
+      else {
+        await copyFile(path.join(loc, e.rel), dest);
+        await chmod(dest, e.exec ? 0o755 : 0o644);
+      }
+    }
+    await verifyTree(tree, limits, slug.raw);
+    return tree;
+  });
+  return withSubdir(ctx, cached, key, "local");
+}
