@@ -3,17 +3,11 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { Parser, type ReadEntry } from "tar";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import {
-  collectDir,
-  isIgnored,
-  parseDockerignore,
-  renderDockerfile,
-  runnerVersion,
-  sourceUrl,
-  tarStream,
-  TEMPLATE_FILE,
-  type TarEntry,
-} from "../../src/image/build.js";
+import { collectDir, tarStream, type TarEntry } from "../../src/image/context.js";
+import { renderDockerfile, TEMPLATE_FILE } from "../../src/image/dockerfile.js";
+import { isIgnored, parseDockerignore } from "../../src/image/dockerignore.js";
+import { sourceUrl } from "../../src/image/build.js";
+import { runnerVersion } from "../../src/image/tag.js";
 import { readFile } from "node:fs/promises";
 import {
   appRequirements,
