@@ -3,12 +3,14 @@
 // lazily so the API still starts, and says so, while the pipeline cannot be loaded.
 import type { Config } from "../kernel/config.js";
 // The report shapes are the pipeline's own (type-only: nothing of deploy.ts loads here).
-import type { DeployReport, ServiceHealth } from "../operations/deploy.js";
+import type { DeployReport } from "../operations/deploy.js";
+import type { ServiceHealth } from "../operations/status.js";
 import { IacError } from "../kernel/errors.js";
 import type { EventSink } from "../kernel/events.js";
 import type { ServiceSpec } from "../kernel/types.js";
 
-export type { DeployReport, ServiceHealth, ServiceReport } from "../operations/deploy.js";
+export type { DeployReport, ServiceReport } from "../operations/deploy.js";
+export type { ServiceHealth } from "../operations/status.js";
 
 export interface LogLineOut {
   ts: string;

@@ -1,13 +1,9 @@
 // iac deploy | plan | destroy | health | logs — the orchestration commands.
 import { Option, type Command } from "commander";
-import {
-  type DeployReport,
-  deploy,
-  destroy,
-  health,
-  planDeploy,
-  streamLogs,
-} from "../operations/deploy.js";
+import { type DeployReport, deploy, planDeploy } from "../operations/deploy.js";
+import { destroy } from "../operations/destroy.js";
+import { streamLogs } from "../operations/logs.js";
+import { health } from "../operations/status.js";
 import { UsageError } from "../kernel/errors.js";
 import type { DeployEvent } from "../kernel/events.js";
 import { ProgressView, table } from "./progress.js";

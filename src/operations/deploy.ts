@@ -1,38 +1,35 @@
 // The pipeline: repos -> fetch -> detect -> build -> certs/envoy -> tfvars -> one terraform
 // apply -> health in parallel. One service failing is reported and never stops the others.
+// `plan` shares everything up to `terraform plan` and never applies.
 import { createHash } from "node:crypto";
 import { readFile, rm } from "node:fs/promises";
 import path from "node:path";
 import type { Config } from "../kernel/config.js";
-import {
-  healthCheck,
-  runtimeClient,
-  streamLogs as streamRuntimeLogs,
-  waitForServing,
-} from "../runtime/client.js";
-import { HealthStatus_Status, type HealthStatus } from "../gen/controlplane.js";
-import { dockerClient } from "../platform/docker.js";
+import { waitForServing } from "../runtime/client.js";
+import { HealthStatus_Status } from "../gen/controlplane.js";
 import { buildImage } from "../image/build.js";
 import { writeEnvoyConfig } from "../mesh/envoy.js";
 import { detectEntrypoint } from "../detect/entrypoint.js";
-import { IacError, NotFoundError, ToolError, UsageError, errorMessage } from "../kernel/errors.js";
+import { IacError, UsageError, errorMessage } from "../kernel/errors.js";
 import { type EventSink, logEvent, noopSink, stageEvent } from "../kernel/events.js";
 import { fetchSource } from "../source/fetch.js";
-import { acquireLock } from "../platform/lock.js";
 import { mapLimit } from "../platform/limit.js";
-import { ensureControlPlaneCert, ensureServiceCert } from "../mesh/pki.js";
+import { ensureServiceCert } from "../mesh/pki.js";
 import { assignPorts } from "../stack/ports.js";
 import {
   type StackService,
   projectDir,
   readStackVars,
   stackVars,
-  syncModule,
-  tfvarsPath,
   writeStackVars,
 } from "../stack/tfvars.js";
 import * as tf from "../stack/terraform.js";
-import type { CertPaths, ServiceSpec } from "../kernel/types.js";
+import type { ServiceSpec } from "../kernel/types.js";
+import { assertNetworkUsable, assertSidecarImage, assertUniqueNames } from "./preflight.js";
+import { controlPlaneCerts, withProjectLock } from "./project.js";
+import { controlPlaneHealth, health, statusName } from "./status.js";
+import { streamLogs } from "./logs.js";
+import { destroy } from "./destroy.js";
 
 /** uid that reads the service's key: the Envoy image's user, or the app image's runner user. */
 const ENVOY_UID = 101;
@@ -56,18 +53,6 @@ export interface DeployReport {
   applied?: boolean;
   containersRecreated?: string[];
 }
-
-export interface ServiceHealth {
-  name: string;
-  status: "SERVING" | "NOT_SERVING" | "UNKNOWN" | "UNREACHABLE";
-  phase?: string;
-  exitCode?: number;
-  restarts?: number;
-  uptimeSeconds?: number;
-  message?: string;
-  port?: number;
-}
-
 export interface DeployRequest {
   project: string;
   services: ServiceSpec[];
@@ -77,47 +62,6 @@ interface Prepared {
   report: ServiceReport;
   stack?: StackService;
 }
-
-function assertUniqueNames(services: ServiceSpec[]): void {
-  const seen = new Map<string, string>();
-  for (const s of services) {
-    const other = seen.get(s.name);
-    if (other) {
-      throw new UsageError(
-        `two services are named '${s.name}' (${other} and ${s.slug.raw})`,
-        "give one of them a distinct `name:` in the repos file",
-      );
-    }
-    seen.set(s.name, s.slug.raw);
-  }
-}
-
-async function assertNetworkUsable(config: Config, project: string): Promise<void> {
-  const docker = dockerClient(config);
-  const networks = await docker.listNetworks({ filters: { name: [config.network] } });
-  const existing = networks.find((n) => n.Name === config.network);
-  const owner = existing?.Labels?.["io.iac.project"];
-  if (existing && owner !== project) {
-    throw new UsageError(
-      `Docker network '${config.network}' already exists and belongs to ${owner ? `project '${owner}'` : "something else"}`,
-      "deploy with another network (--network or IAC_NETWORK), or destroy that project first",
-    );
-  }
-}
-
-async function assertSidecarImage(config: Config): Promise<void> {
-  if (config.sidecar !== "envoy") return;
-  try {
-    await dockerClient(config).getImage(config.envoyImage).inspect();
-  } catch {
-    throw new ToolError(
-      `Envoy image '${config.envoyImage}' is not present locally`,
-      "`docker pull` it (or load it from a tarball) and retry, set IAC_ENVOY_IMAGE to one you have, " +
-        "or deploy without sidecars: IAC_SIDECAR=none (the runner then serves mTLS itself)",
-    );
-  }
-}
-
 /** fetch -> detect -> build -> certs (+ envoy config) for one service; never throws. */
 async function prepareService(
   config: Config,
@@ -192,14 +136,6 @@ async function mountedFilesHash(files: string[]): Promise<string> {
   for (const f of files) hash.update(f ? await readFile(f) : "").update("\0");
   return hash.digest("hex").slice(0, 16);
 }
-
-async function controlPlaneCerts(config: Config): Promise<CertPaths> {
-  return ensureControlPlaneCert({
-    secretsDir: config.secretsDir,
-    validityDays: config.certValidityDays,
-  });
-}
-
 export interface PrepareResult {
   dir: string;
   reports: ServiceReport[];
@@ -275,23 +211,6 @@ async function prepareAndPlan(
   const plan = await tf.plan(run);
   return { dir, reports: prepared.map((p) => p.report), plan, skipped: false };
 }
-
-async function withProjectLock<T>(
-  config: Config,
-  project: string,
-  operation: string,
-  fn: (dir: string) => Promise<T>,
-): Promise<T> {
-  const dir = projectDir(config, project);
-  await syncModule(dir);
-  const release = await acquireLock(path.join(dir, ".lock"), operation);
-  try {
-    return await fn(dir);
-  } finally {
-    await release();
-  }
-}
-
 export async function deploy(
   config: Config,
   req: DeployRequest,
@@ -381,155 +300,5 @@ export async function planDeploy(
     return { project: req.project, services: reports, plan };
   });
 }
-
-export async function destroy(
-  config: Config,
-  project: string,
-  onEvent: EventSink = noopSink,
-): Promise<{ removed: string[] }> {
-  return withProjectLock(config, project, "destroy", async (dir) => {
-    const removed: string[] = [];
-    const vars = await readStackVars(dir);
-    if (vars && tf.hasState(dir)) {
-      onEvent(stageEvent("destroy", undefined, `terraform destroy (project ${project})`));
-      const run: tf.TerraformRun = {
-        config,
-        dir,
-        onLine: (line) => onEvent(logEvent("terraform", line)),
-      };
-      await tf.init(run);
-      await tf.destroy(run);
-      removed.push(...Object.keys(vars.services).map((s) => `${project}-${s}`));
-    }
-    // Sweep anything labelled with this project that terraform did not know about
-    // (e.g. a failed apply half-way, or state lost): labels are the source of truth.
-    const docker = dockerClient(config);
-    const label = `io.iac.project=${project}`;
-    for (const c of await docker.listContainers({ all: true, filters: { label: [label] } })) {
-      await docker.getContainer(c.Id).remove({ force: true });
-      const name = c.Names[0]?.replace(/^\//, "") ?? c.Id;
-      if (!removed.includes(name)) removed.push(name);
-      onEvent(logEvent("pipeline", `removed container ${name}`));
-    }
-    for (const n of await docker.listNetworks({ filters: { label: [label] } })) {
-      await docker.getNetwork(n.Id).remove();
-      removed.push(`network ${n.Name}`);
-      onEvent(logEvent("pipeline", `removed network ${n.Name}`));
-    }
-    await rm(tfvarsPath(dir), { force: true });
-    onEvent(stageEvent("done", undefined, `destroyed project ${project}`));
-    return { removed };
-  });
-}
-
-function statusName(s: HealthStatus): "SERVING" | "NOT_SERVING" | "UNKNOWN" {
-  if (s.status === HealthStatus_Status.SERVING) return "SERVING";
-  if (s.status === HealthStatus_Status.NOT_SERVING) return "NOT_SERVING";
-  return "UNKNOWN";
-}
-
-function toServiceHealth(s: HealthStatus): Omit<ServiceHealth, "name" | "port"> {
-  return {
-    status: statusName(s),
-    phase: s.phase,
-    exitCode: s.exitCode,
-    restarts: s.restarts,
-    uptimeSeconds: Math.round(s.uptimeSeconds * 10) / 10,
-    message: s.message || undefined,
-  };
-}
-
-async function deployedServices(
-  config: Config,
-  project: string,
-): Promise<Record<string, StackService>> {
-  const vars = await readStackVars(projectDir(config, project));
-  if (!vars) {
-    throw new NotFoundError(
-      `project '${project}' has no deployed services (${tfvarsPath(projectDir(config, project))} not found)`,
-      "deploy it first: iac deploy --file repos.yaml" +
-        (project === "iac" ? "" : ` --project ${project}`),
-    );
-  }
-  return vars.services;
-}
-
-export async function health(config: Config, project: string): Promise<ServiceHealth[]> {
-  const services = await deployedServices(config, project);
-  const certs = await controlPlaneCerts(config);
-  return Promise.all(
-    Object.entries(services).map(async ([name, svc]) => {
-      try {
-        const client = runtimeClient(
-          { host: "127.0.0.1", port: svc.host_port, serverName: name },
-          certs,
-        );
-        try {
-          return {
-            name,
-            port: svc.host_port,
-            ...toServiceHealth(await healthCheck(client, 5_000)),
-          };
-        } finally {
-          client.close();
-        }
-      } catch (err) {
-        return {
-          name,
-          port: svc.host_port,
-          status: "UNREACHABLE" as const,
-          message: errorMessage(err),
-        };
-      }
-    }),
-  );
-}
-
-export async function streamLogs(
-  config: Config,
-  project: string,
-  service: string,
-  opts: { tail: number; follow: boolean },
-  onLine: (l: { ts: string; msg: string; stream: string }) => void,
-  signal: AbortSignal,
-): Promise<void> {
-  const services = await deployedServices(config, project);
-  const svc = services[service];
-  if (!svc) {
-    throw new NotFoundError(
-      `no service '${service}' in project '${project}'`,
-      `deployed services: ${Object.keys(services).join(", ") || "(none)"}`,
-    );
-  }
-  const certs = await controlPlaneCerts(config);
-  const client = runtimeClient(
-    { host: "127.0.0.1", port: svc.host_port, serverName: service },
-    certs,
-  );
-  try {
-    await streamRuntimeLogs(client, opts, onLine, signal);
-  } finally {
-    client.close();
-  }
-}
-
-export async function controlPlaneHealth(
-  config: Config,
-): Promise<{ ok: boolean; checks: Record<string, { ok: boolean; detail: string }> }> {
-  const checks: Record<string, { ok: boolean; detail: string }> = {};
-  try {
-    const v = await dockerClient(config).version();
-    checks.docker = { ok: true, detail: `engine ${v.Version} (API ${v.ApiVersion})` };
-  } catch (err) {
-    checks.docker = { ok: false, detail: errorMessage(err) };
-  }
-  try {
-    checks.terraform = { ok: true, detail: `terraform ${await tf.terraformVersion(config)}` };
-  } catch (err) {
-    checks.terraform = { ok: false, detail: errorMessage(err) };
-  }
-  return { ok: Object.values(checks).every((c) => c.ok), checks };
-}
-
 /** The pipeline object the admin API drives (src/api/pipeline.ts's interface). */
 export const realPipeline = { deploy, destroy, health, streamLogs, controlPlaneHealth };

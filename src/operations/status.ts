@@ -1,0 +1,83 @@
+// `iac health` / GET /services: each deployed service's runner status over gRPC + mTLS, and
+// the control plane's own health (Docker engine, terraform).
+import type { Config } from "../kernel/config.js";
+import { healthCheck, runtimeClient } from "../runtime/client.js";
+import { HealthStatus_Status, type HealthStatus } from "../gen/controlplane.js";
+import { dockerClient } from "../platform/docker.js";
+import { errorMessage } from "../kernel/errors.js";
+import * as tf from "../stack/terraform.js";
+import { controlPlaneCerts, deployedServices } from "./project.js";
+
+export interface ServiceHealth {
+  name: string;
+  status: "SERVING" | "NOT_SERVING" | "UNKNOWN" | "UNREACHABLE";
+  phase?: string;
+  exitCode?: number;
+  restarts?: number;
+  uptimeSeconds?: number;
+  message?: string;
+  port?: number;
+}
+export function statusName(s: HealthStatus): "SERVING" | "NOT_SERVING" | "UNKNOWN" {
+  if (s.status === HealthStatus_Status.SERVING) return "SERVING";
+  if (s.status === HealthStatus_Status.NOT_SERVING) return "NOT_SERVING";
+  return "UNKNOWN";
+}
+
+function toServiceHealth(s: HealthStatus): Omit<ServiceHealth, "name" | "port"> {
+  return {
+    status: statusName(s),
+    phase: s.phase,
+    exitCode: s.exitCode,
+    restarts: s.restarts,
+    uptimeSeconds: Math.round(s.uptimeSeconds * 10) / 10,
+    message: s.message || undefined,
+  };
+}
+export async function health(config: Config, project: string): Promise<ServiceHealth[]> {
+  const services = await deployedServices(config, project);
+  const certs = await controlPlaneCerts(config);
+  return Promise.all(
+    Object.entries(services).map(async ([name, svc]) => {
+      try {
+        const client = runtimeClient(
+          { host: "127.0.0.1", port: svc.host_port, serverName: name },
+          certs,
+        );
+        try {
+          return {
+            name,
+            port: svc.host_port,
+            ...toServiceHealth(await healthCheck(client, 5_000)),
+          };
+        } finally {
+          client.close();
+        }
+      } catch (err) {
+        return {
+          name,
+          port: svc.host_port,
+          status: "UNREACHABLE" as const,
+          message: errorMessage(err),
+        };
+      }
+    }),
+  );
+}
+export async function controlPlaneHealth(
+  config: Config,
+): Promise<{ ok: boolean; checks: Record<string, { ok: boolean; detail: string }> }> {
+  const checks: Record<string, { ok: boolean; detail: string }> = {};
+  try {
+    const v = await dockerClient(config).version();
+    checks.docker = { ok: true, detail: `engine ${v.Version} (API ${v.ApiVersion})` };
+  } catch (err) {
+    checks.docker = { ok: false, detail: errorMessage(err) };
+  }
+  try {
+    checks.terraform = { ok: true, detail: `terraform ${await tf.terraformVersion(config)}` };
+  } catch (err) {
+    checks.terraform = { ok: false, detail: errorMessage(err) };
+  }
+  return { ok: Object.values(checks).every((c) => c.ok), checks };
+}
