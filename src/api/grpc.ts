@@ -21,7 +21,6 @@ import {
 import type { AuthOutcome } from "./auth.js";
 import { type Operation, ProjectBusyError } from "./deployments.js";
 import type { ControlPlaneHealth, DeployReport } from "./pipeline.js";
-import { PipelineUnavailableError } from "./pipeline.js";
 import { RequestValidationError } from "./schemas.js";
 import { prepareSocketPath } from "./socket.js";
 
@@ -40,7 +39,6 @@ function toGrpcError(err: unknown): Partial<ServiceError> {
   if (err instanceof RequestValidationError) return grpcError(status.INVALID_ARGUMENT, err.message);
   if (err instanceof ProjectBusyError)
     return grpcError(status.ABORTED, `${err.message}; ${err.hint}`);
-  if (err instanceof PipelineUnavailableError) return grpcError(status.UNIMPLEMENTED, err.message);
   if (err instanceof IacError)
     return grpcError(status.INTERNAL, err.hint ? `${err.message} (${err.hint})` : err.message);
   return grpcError(status.INTERNAL, errorMessage(err));

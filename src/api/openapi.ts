@@ -143,7 +143,6 @@ export function openApiDocument(): Record<string, unknown> {
             "400": err("invalid body: `field` names the failing field"),
             "409": err("a deploy or destroy of this project is running; `id` is its deployment id"),
             "413": err("body larger than the limit"),
-            "501": err("the deploy pipeline is not available in this build"),
             ...authErrors,
           },
         },

@@ -22,13 +22,7 @@ import {
   type StoredEvent,
 } from "./deployments.js";
 import { openApiDocument } from "./openapi.js";
-import {
-  assertAvailable,
-  type ControlPlaneHealth,
-  type DeployReport,
-  type Pipeline,
-  PipelineUnavailableError,
-} from "./pipeline.js";
+import { type ControlPlaneHealth, type DeployReport, type Pipeline } from "./pipeline.js";
 import {
   deployBodySchema,
   deploymentParamsSchema,
@@ -165,8 +159,6 @@ export async function createServer(opts: CreateServerOptions): Promise<ApiServer
         hint: err.hint,
       });
     }
-    if (err instanceof PipelineUnavailableError)
-      return errorReply(reply, 501, "not_implemented", err.message, { hint: err.hint });
     if (err instanceof NotFoundError)
       return errorReply(reply, 404, "not_found", err.message, { hint: err.hint });
     if (err instanceof UsageError)
@@ -285,7 +277,6 @@ export async function createServer(opts: CreateServerOptions): Promise<ApiServer
     const body = parseRequest(deployBodySchema, input, "body");
     const project = body.project ?? config.project;
     const services = toSpecs(body, allowFile);
-    assertAvailable(pipeline, "deploy");
     return registry.start<DeployReport>({
       kind: "deploy",
       project,
@@ -312,7 +303,6 @@ export async function createServer(opts: CreateServerOptions): Promise<ApiServer
   app.post("/destroy", async (req, reply) => {
     const body = parseRequest(destroyBodySchema, req.body ?? {}, "body");
     const project = body.project ?? config.project;
-    assertAvailable(pipeline, "destroy");
     const op = registry.start({
       kind: "destroy",
       project,
@@ -401,7 +391,7 @@ export async function createServer(opts: CreateServerOptions): Promise<ApiServer
         controller.signal,
       );
     } catch (err) {
-      if (!stream) throw err; // nothing sent yet: a proper HTTP error (404, 501, ...)
+      if (!stream) throw err; // nothing sent yet: a proper HTTP error (404, ...)
       if (!controller.signal.aborted) stream.send("error", { message: errorMessage(err) });
     }
     const s = ensure();

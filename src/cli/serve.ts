@@ -4,7 +4,7 @@
 import type { Command } from "commander";
 import { pino } from "pino";
 import { loadConfig } from "../kernel/config.js";
-import { loadRealPipeline } from "../api/pipeline.js";
+import { operations } from "../api/pipeline.js";
 import { grpcSocketPathFor } from "../api/grpc.js";
 import { createServer } from "../api/server.js";
 import { progress } from "./shared.js";
@@ -49,13 +49,7 @@ export function registerServeCommand(program: Command): void {
         },
         pino.destination({ fd: 2, sync: false }),
       );
-      const loaded = await loadRealPipeline();
-      if (!loaded.available) {
-        progress(
-          `iac serve: WARNING: ${loaded.reason}; pipeline routes answer 501 Not Implemented`,
-        );
-      }
-      const server = await createServer({ config, pipeline: loaded.pipeline, logger });
+      const server = await createServer({ config, pipeline: operations, logger });
       if (!server.auth.configured) {
         progress(
           "iac serve: WARNING: auth is NOT configured (SUPABASE_URL and SUPABASE_SERVICE_ROLE_KEY unset): " +
@@ -86,7 +80,6 @@ export function registerServeCommand(program: Command): void {
           http: bound.httpUrl,
           socket: bound.socketPath,
           auth: server.auth.configured,
-          pipeline: loaded.available,
         },
         "iac serve started",
       );

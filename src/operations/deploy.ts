@@ -27,9 +27,7 @@ import * as tf from "../stack/terraform.js";
 import type { ServiceSpec } from "../kernel/types.js";
 import { assertNetworkUsable, assertSidecarImage, assertUniqueNames } from "./preflight.js";
 import { controlPlaneCerts, withProjectLock } from "./project.js";
-import { controlPlaneHealth, health, statusName } from "./status.js";
-import { streamLogs } from "./logs.js";
-import { destroy } from "./destroy.js";
+import { statusName } from "./status.js";
 
 /** uid that reads the service's key: the Envoy image's user, or the app image's runner user. */
 const ENVOY_UID = 101;
@@ -300,5 +298,3 @@ export async function planDeploy(
     return { project: req.project, services: reports, plan };
   });
 }
-/** The pipeline object the admin API drives (src/api/pipeline.ts's interface). */
-export const realPipeline = { deploy, destroy, health, streamLogs, controlPlaneHealth };

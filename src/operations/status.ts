@@ -64,9 +64,12 @@ export async function health(config: Config, project: string): Promise<ServiceHe
     }),
   );
 }
-export async function controlPlaneHealth(
-  config: Config,
-): Promise<{ ok: boolean; checks: Record<string, { ok: boolean; detail: string }> }> {
+export interface ControlPlaneHealth {
+  ok: boolean;
+  checks: Record<string, { ok: boolean; detail: string }>;
+}
+
+export async function controlPlaneHealth(config: Config): Promise<ControlPlaneHealth> {
   const checks: Record<string, { ok: boolean; detail: string }> = {};
   try {
     const v = await dockerClient(config).version();

@@ -19,8 +19,6 @@ import {
   HealthStatus_Status,
   type DeployResult,
 } from "../../src/gen/controlplane.js";
-import { loadRealPipeline, unavailablePipeline } from "../../src/api/pipeline.js";
-import { realPipeline } from "../../src/operations/deploy.js";
 import { createServer, type ApiServer } from "../../src/api/server.js";
 import type { ServiceSpec } from "../../src/kernel/types.js";
 import { startFakeSupabase, type FakeSupabase } from "../helpers/supabase-server.js";
@@ -644,17 +642,6 @@ describe("services, destroy, health, openapi", () => {
     );
     expect(doc.components.schemas.DeployBody.properties.slugs.maxItems).toBe(50);
   });
-
-  it("without a pipeline: deploy routes answer 501, /health 503", async () => {
-    const { uds } = await start(unavailablePipeline("src/operations/deploy.ts is missing"));
-    const r = await call(uds, "POST", "/deploy", { body: { slugs: ["gh:acme/api"] } });
-    expect(r.status).toBe(501);
-    expect(r.json().message).toMatch(/src\/deploy.ts is missing/);
-    expect((await call(uds, "GET", "/health")).status).toBe(503);
-    // refused before anything was recorded or locked
-    expect((await call(uds, "GET", "/deployments")).json()).toEqual([]);
-    expect((await call(uds, "POST", "/destroy", { body: {} })).status).toBe(501);
-  });
 });
 
 describe("Unix socket", () => {
@@ -837,14 +824,6 @@ describe("gRPC ControlPlane on a Unix socket", () => {
 });
 
 describe("iac serve (the CLI)", () => {
-  it("the real pipeline (src/operations/deploy.ts realPipeline) loads and implements the interface", async () => {
-    const typed: Pipeline = realPipeline; // compile-time: the shapes match
-    expect(typeof typed.deploy).toBe("function");
-    const loaded = await loadRealPipeline();
-    expect(loaded).toMatchObject({ available: true, missing: [] });
-    expect(loaded.reason).toBeUndefined();
-  });
-
   it("binds port 0 and the socket, serves /health on both, and removes the socket on SIGTERM", async () => {
     const dir = tmp();
     const socketPath = path.join(dir, "serve.sock");
