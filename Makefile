@@ -5,16 +5,17 @@ NPX := npx --no-install
 PY := .venv/bin/python
 FILE ?= repos.yaml
 DEMO_FILE ?= examples/demo.yaml
-export IAC_BASE_IMAGE ?= iac-local/python:3.11-slim
+# No IAC_* defaults here: settings come from the environment, then .env, then what
+# `make bootstrap` recorded (the images it found, pulled or built), then built-in defaults.
 # Where scripts/bootstrap.sh puts a terraform it had to build (only used when none is on PATH).
 export PATH := $(PATH):$(or $(IAC_CACHE_DIR),$(HOME)/.cache/iac-wrapper)/bin
 
-.PHONY: help bootstrap deps proto proto-check test test-unit test-integration test-runner fmt lint plan apply deploy destroy health demo demo-destroy bench
+.PHONY: help bootstrap images deps proto proto-check test test-unit test-integration test-runner fmt lint plan apply deploy destroy health demo demo-destroy bench
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
 
-bootstrap: ## install Node/Python deps, hooks, Docker engine, local base image, terraform + provider
+bootstrap: ## install Node/Python deps, hooks, Docker engine, base + Envoy images, terraform + provider
 	@bash scripts/bootstrap.sh all
 
 deps: ## Node and Python deps only
@@ -68,5 +69,8 @@ demo: bootstrap ## deploy the bundled example repos (offline) as project 'demo'
 demo-destroy: bootstrap ## remove the demo project
 	@node bin/iac.js destroy --project demo --network iac-demo
 
-bench: bootstrap ## print benchmark numbers (builds, deploys, API)
+images: bootstrap ## which base and Envoy images are used, and why
+	@node bin/iac.js images
+
+bench: bootstrap ## print benchmark numbers (builds, deploys, Envoy, API)
 	@bash scripts/bench.sh

@@ -1,16 +1,15 @@
 #!/usr/bin/env bash
 # Idempotent provisioning of everything iac-wrapper needs on a Debian bookworm machine:
-# Node and Python deps, a Docker engine, the local base image, Terraform and the
-# kreuzwerker/docker provider (built from the Go module proxy, no registry needed).
+# Node and Python deps, a Docker engine, the runtime images (base + Envoy: present, pulled, or
+# built locally when no registry answers), Terraform and the kreuzwerker/docker provider
+# (built from the Go module proxy, no registry needed).
 # Used by `make bootstrap`, `make test`, `make demo` and `.ci/run`. Fast when all is present.
 #
-# Usage: scripts/bootstrap.sh [all|engine|base-image|terraform|provider|node|python|hooks]...
+# Usage: scripts/bootstrap.sh [all|engine|images|base-image|envoy-image|terraform|provider|node|python|hooks]...
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 CACHE="${IAC_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/iac-wrapper}"
-BASE_IMAGE="${IAC_LOCAL_BASE_IMAGE:-iac-local/python:3.11-slim}"
-DEBIAN_MIRROR="${IAC_DEBIAN_MIRROR:-http://deb.debian.org/debian}"
 # The provider has no usable release tags on the Go proxy (its go.mod names the old
 # terraform-providers path and v3+/v4 tags lack a /vN suffix), so it is pinned to a commit
 # by pseudo-version. This commit is v4.6.0 plus fixes up to 2026-09-16.
@@ -50,29 +49,13 @@ engine() {
   log "docker engine: $(docker version --format '{{.Server.Version}} (API {{.Server.APIVersion}})')"
 }
 
-base_image() {
-  if docker image inspect "$BASE_IMAGE" >/dev/null 2>&1; then
-    log "base image $BASE_IMAGE: present"
-    return
-  fi
-  command -v debootstrap >/dev/null 2>&1 || apt_install debootstrap
-  need_root "debootstrap"
-  local t0 rootfs
-  t0=$(date +%s)
-  rootfs="$(mktemp -d "${TMPDIR:-/tmp}/iac-rootfs.XXXXXX")"
-  trap 'rm -rf "$rootfs"' RETURN
-  log "building $BASE_IMAGE from Debian bookworm packages (debootstrap, ~1 min)"
-  debootstrap --variant=minbase \
-    --include=python3,python3-venv,python3-pip,python-is-python3,ca-certificates \
-    bookworm "$rootfs" "$DEBIAN_MIRROR" >"$CACHE/debootstrap.log" 2>&1 ||
-    { tail -20 "$CACHE/debootstrap.log" >&2; die "debootstrap failed"; }
-  rm -rf "$rootfs"/var/cache/apt/archives/*.deb "$rootfs"/var/lib/apt/lists/*
-  tar -C "$rootfs" -c . | docker import \
-    --change 'ENV LANG=C.UTF-8 PYTHONDONTWRITEBYTECODE=1 PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
-    --change 'CMD ["python3"]' \
-    --message "debootstrap bookworm minbase + python3.11 (iac-wrapper bootstrap)" \
-    - "$BASE_IMAGE" >/dev/null
-  log "base image $BASE_IMAGE built in $(( $(date +%s) - t0 )) s"
+# The runtime images (app base, Envoy sidecar): present -> docker pull -> only when the pull
+# fails, the local substitute (images/<role>/build.sh). The order lives in src/images.ts, the
+# same code the CLI's preflight runs; the result is recorded in $CACHE/bootstrap.json, which
+# the CLI reads as defaults (below flags, the environment and .env).
+images() {
+  cd "$ROOT"
+  node bin/iac.js images --record "$@" >&2 || die "could not provide the runtime images (see above)"
 }
 
 terraform_bin() {
@@ -181,14 +164,16 @@ steps=("$@")
 [ ${#steps[@]} -gt 0 ] || steps=(all)
 for s in "${steps[@]}"; do
   case "$s" in
-    all) node_deps; python_deps; hooks; engine; base_image; terraform_bin; provider ;;
+    all) node_deps; python_deps; hooks; engine; images base envoy; terraform_bin; provider ;;
     engine) engine ;;
-    base-image) engine; base_image ;;
+    images) node_deps; python_deps; engine; images base envoy ;;
+    base-image) node_deps; engine; images base ;;
+    envoy-image) node_deps; python_deps; engine; images envoy ;;
     terraform) terraform_bin ;;
     provider) provider ;;
     node) node_deps ;;
     python) python_deps ;;
     hooks) hooks ;;
-    *) die "unknown step '$s' (all|engine|base-image|terraform|provider|node|python|hooks)" ;;
+    *) die "unknown step '$s' (all|engine|images|base-image|envoy-image|terraform|provider|node|python|hooks)" ;;
   esac
 done

@@ -1,21 +1,14 @@
 #!/usr/bin/env bash
 # `make demo`: deploys the bundled example repos (examples/demo.yaml, local file: slugs, no
-# network needed) as project "demo" on network "iac-demo", then shows health and logs.
+# network needed) as project "demo" on network "iac-demo", each service behind its Envoy sidecar
+# (the default; the images are the ones `make bootstrap` provided), then shows health and logs.
+# Settings (IAC_SIDECAR, IAC_ENVOY_IMAGE, ...) come from the environment or .env as for `iac`.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-export IAC_BASE_IMAGE="${IAC_BASE_IMAGE:-iac-local/python:3.11-slim}"
-envoy_image="${IAC_ENVOY_IMAGE:-envoyproxy/envoy:v1.40.0}"
-if [ -z "${IAC_SIDECAR:-}" ]; then
-  if docker image inspect "$envoy_image" >/dev/null 2>&1; then
-    export IAC_SIDECAR=envoy
-  else
-    echo "demo: Envoy image $envoy_image is not present locally (nothing can be pulled here);" >&2
-    echo "demo: deploying with IAC_SIDECAR=none (the runner serves mTLS itself on 15000)." >&2
-    export IAC_SIDECAR=none
-  fi
-fi
 IAC="node bin/iac.js"
 $IAC deploy --file examples/demo.yaml --project demo --network iac-demo
+echo
+docker ps --filter label=io.iac.project=demo --format 'table {{.Names}}\t{{.Image}}\t{{.Status}}'
 echo
 $IAC health --project demo
 echo

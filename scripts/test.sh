@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # The test command (`make test`, `.ci/run`): runner pytest, then vitest unit + integration.
-# Integration tests use the local Docker engine, the locally built base image and terraform
-# with the provider from the local mirror (scripts/bootstrap.sh provides all of them).
+# Integration tests use the local Docker engine, the base and Envoy images (whatever
+# scripts/bootstrap.sh found, pulled or built, read from its record like every `iac` command)
+# and terraform with the provider from the local mirror (bootstrap provides all of them).
 set -uo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
-export IAC_BASE_IMAGE="${IAC_BASE_IMAGE:-iac-local/python:3.11-slim}"
 report="$(mktemp "${TMPDIR:-/tmp}/iac-vitest.XXXXXX.json")"
 trap 'rm -f "$report"' EXIT
 

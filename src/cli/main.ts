@@ -1,10 +1,10 @@
 // `iac`: the command-line front end. Each command lives in src/cli/<name>.ts and
 // registers itself on the program; this file only wires them and maps errors to exit codes.
-import { existsSync } from "node:fs";
 import { Command, CommanderError } from "commander";
 import { ConfigError } from "../kernel/config.js";
 import { IacError, UsageError } from "../kernel/errors.js";
 import { registerDeployCommands } from "./deploy.js";
+import { registerImagesCommand } from "./images.js";
 import { registerInspectCommand } from "./inspect.js";
 import { registerPkiCommand } from "./pki.js";
 import { registerServeCommand } from "./serve.js";
@@ -15,7 +15,8 @@ export function buildProgram(): Command {
     .description(
       "Deploy git repositories (gh:owner/repo#ref) as containers, each with an Envoy sidecar,\n" +
         "declared with Terraform (Docker provider) and health-checked over gRPC with mutual TLS.\n" +
-        "Settings come from flags, then the environment (see .env.example), then defaults.",
+        "Settings come from flags, then the environment, ./.env (see .env.example), what\n" +
+        "`make bootstrap` recorded, then defaults.",
     )
     .version("0.1.0")
     .showHelpAfterError("(run with --help for usage)")
@@ -23,6 +24,7 @@ export function buildProgram(): Command {
   program.exitOverride();
   registerInspectCommand(program);
   registerDeployCommands(program);
+  registerImagesCommand(program);
   registerPkiCommand(program);
   registerServeCommand(program);
   return program;
@@ -42,8 +44,6 @@ export function reportError(err: unknown): void {
 }
 
 async function main(argv: string[]): Promise<void> {
-  // A .env in the working directory supplies settings the environment does not already set.
-  if (existsSync(".env")) process.loadEnvFile(".env");
   const program = buildProgram();
   try {
     await program.parseAsync(argv);

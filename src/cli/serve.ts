@@ -3,7 +3,7 @@
 // human-readable lines say where it listens and whether auth is configured.
 import type { Command } from "commander";
 import { pino } from "pino";
-import { loadConfig } from "../kernel/config.js";
+import { loadSystemConfig } from "../kernel/config.js";
 import { operations } from "../api/pipeline.js";
 import { grpcSocketPathFor } from "../api/grpc.js";
 import { createServer } from "../api/server.js";
@@ -33,7 +33,7 @@ export function registerServeCommand(program: Command): void {
     .option("--no-grpc-socket", "do not serve gRPC")
     .option("-p, --project <name>", "default project (overrides IAC_PROJECT)")
     .action(async (flags: ServeFlags) => {
-      const config = loadConfig(undefined, {
+      const config = loadSystemConfig({
         IAC_HTTP_ADDR: flags.httpAddr,
         IAC_SOCKET_PATH: typeof flags.socket === "string" ? flags.socket : undefined,
         IAC_PROJECT: flags.project,

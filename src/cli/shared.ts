@@ -1,6 +1,6 @@
 // Options and helpers shared by CLI commands.
 import { Option, type Command } from "commander";
-import { loadConfig, type Config } from "../kernel/config.js";
+import { loadSystemConfig, type Config } from "../kernel/config.js";
 import { UsageError } from "../kernel/errors.js";
 
 export type OutputFormat = "text" | "json";
@@ -15,13 +15,13 @@ export function projectOption(): Option {
   return new Option("-p, --project <name>", "project name (default: $IAC_PROJECT or 'iac')");
 }
 
-/** Loads config with CLI flags applied over the environment. */
+/** Loads config: CLI flags, then the environment, ./.env, the bootstrap record, defaults. */
 export function configFromFlags(flags: {
   project?: string;
   sidecar?: string;
   network?: string;
 }): Config {
-  return loadConfig(undefined, {
+  return loadSystemConfig({
     IAC_PROJECT: flags.project,
     IAC_SIDECAR: flags.sidecar,
     IAC_NETWORK: flags.network,

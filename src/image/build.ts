@@ -78,7 +78,7 @@ export async function buildImage(opts: BuildOptions): Promise<BuiltImage> {
   if (baseId === "absent") {
     emit(
       `base image ${config.baseImage} is not present locally: Docker will try to pull it ` +
-        "(offline? run `make bootstrap` and set IAC_BASE_IMAGE=iac-local/python:3.11-slim)",
+        "(`iac images` obtains it: present -> docker pull -> local substitute)",
     );
   }
   const h = createHash("sha256");
@@ -202,7 +202,7 @@ export async function buildImage(opts: BuildOptions): Promise<BuiltImage> {
       last,
       baseId === "absent"
         ? `the base image ${config.baseImage} is not present locally and could not be pulled: ` +
-            "run `make bootstrap` (builds iac-local/python:3.11-slim offline) and set IAC_BASE_IMAGE=iac-local/python:3.11-slim"
+            "run `iac images base` (or `make bootstrap`): it pulls the base image or, when that fails, builds the local substitute"
         : "see the build output above; set IAC_BASE_IMAGE to an image with python3 and python3-venv",
     );
   }

@@ -1,8 +1,10 @@
-// All settings, loaded and validated once. Nothing else in src/ reads process.env:
-// modules receive a Config (or the part of it they need) as an argument.
-import { accessSync, constants, existsSync } from "node:fs";
+// All settings, loaded and validated once. Nothing else in src/ reads process.env, .env or the
+// bootstrap record: modules receive a Config (or the part of it they need) as an argument.
+// Precedence, highest first: flags > environment > ./.env > bootstrap record > built-in defaults.
+import { accessSync, constants, existsSync, readFileSync } from "node:fs";
 import { homedir } from "node:os";
 import path from "node:path";
+import { parseEnv } from "node:util";
 import { z } from "zod";
 
 export class ConfigError extends Error {
@@ -38,6 +40,8 @@ const envSchema = z.object({
   GITHUB_TOKEN: z.string().min(1).optional(),
   IAC_BASE_IMAGE: z.string().min(1).default("python:3.11-slim"),
   IAC_ENVOY_IMAGE: z.string().min(1).default("envoyproxy/envoy:v1.40.0"),
+  IAC_PULL_TIMEOUT_S: positiveInt.default(300),
+  IAC_DEBIAN_MIRROR: httpUrl.default("http://deb.debian.org/debian"),
   IAC_SIDECAR: z.enum(["envoy", "none"]).default("envoy"),
   IAC_NETWORK: z
     .string()
@@ -80,6 +84,21 @@ const envSchema = z.object({
 });
 
 export type Env = z.infer<typeof envSchema>;
+type EnvKey = keyof typeof envSchema.shape;
+
+/** Where a setting's value came from. */
+export type SettingOrigin = "flag" | "env" | ".env" | "bootstrap" | "default";
+
+/** What scripts/bootstrap.sh provisioned, in the cache dir; read as defaults. */
+export const BOOTSTRAP_RECORD = "bootstrap.json";
+/** The only settings a bootstrap record may supply. */
+export const RECORDED_SETTINGS = ["IAC_BASE_IMAGE", "IAC_ENVOY_IMAGE"] as const;
+
+/** Settings below the environment: a .env file and the bootstrap record. */
+export interface ConfigLayers {
+  dotenv?: Record<string, string | undefined>;
+  bootstrap?: Partial<Record<(typeof RECORDED_SETTINGS)[number], string>>;
+}
 
 export interface Config {
   supabase: { url?: string; serviceRoleKey?: string; adminRoles: string[] };
@@ -87,6 +106,10 @@ export interface Config {
   github: { apiUrl: string; serverUrl: string; token?: string };
   baseImage: string;
   envoyImage: string;
+  /** How long one `docker pull` may take before it counts as failed. */
+  pullTimeoutMs: number;
+  /** Debian mirror for the local base image (debootstrap). */
+  debianMirror: string;
   sidecar: "envoy" | "none";
   network: string;
   project: string;
@@ -106,6 +129,8 @@ export interface Config {
   restartPolicy: "never" | "on-failure" | "always";
   logLevel: "trace" | "debug" | "info" | "warn" | "error" | "silent";
   dockerHost?: string;
+  /** Where each setting came from (unset keys: "default"). */
+  origins: Record<string, SettingOrigin>;
 }
 
 function writableDir(dir: string): boolean {
@@ -138,43 +163,73 @@ export function defaultSocketPath(xdgRuntimeDir?: string, runDir = "/run"): stri
   return path.join(homedir(), ".iac_wrapper.sock");
 }
 
-function formatIssues(error: z.ZodError, source: Record<string, string | undefined>): string {
+function formatIssues(
+  error: z.ZodError,
+  source: Record<string, string | undefined>,
+  origins: Record<string, SettingOrigin>,
+): string {
   return error.issues
     .map((issue) => {
       const key = String(issue.path[0] ?? "?");
       const value = key.includes("KEY") || key.includes("TOKEN") ? "<redacted>" : source[key];
-      return `${key}=${JSON.stringify(value)}: ${issue.message}`;
+      const from =
+        origins[key] === ".env" || origins[key] === "bootstrap"
+          ? ` (from ${origins[key] === ".env" ? ".env" : "the bootstrap record"})`
+          : "";
+      return `${key}=${JSON.stringify(value)}${from}: ${issue.message}`;
     })
     .join("; ");
 }
 
+function nonEmpty(v: string | undefined): string | undefined {
+  return v === undefined || v === "" ? undefined : v;
+}
+
+function resolveCacheDir(cacheDir: string | undefined, xdgCache: string | undefined, cwd: string) {
+  return path.resolve(
+    cwd,
+    cacheDir ?? path.join(xdgCache ?? path.join(homedir(), ".cache"), "iac-wrapper"),
+  );
+}
+
 /**
- * Loads settings: flags (overrides) win over env, env wins over defaults.
+ * Loads settings: flags (overrides) win over env, env over the layers (.env, then the
+ * bootstrap record), those over defaults. An empty value counts as unset.
  * Throws ConfigError naming the variable and what is allowed.
  */
 export function loadConfig(
   env: Record<string, string | undefined> = process.env,
   overrides: Partial<Record<keyof Env, string | undefined>> = {},
   cwd: string = process.cwd(),
+  layers: ConfigLayers = {},
 ): Config {
   const merged: Record<string, string | undefined> = {};
-  for (const key of Object.keys(envSchema.shape)) {
-    const value = overrides[key as keyof Env] ?? env[key];
-    merged[key] = value === "" && key !== "IAC_SOCKET_REQUIRE_AUTH" ? undefined : value;
+  const origins: Record<string, SettingOrigin> = {};
+  const recorded = layers.bootstrap as Record<string, string | undefined> | undefined;
+  for (const key of Object.keys(envSchema.shape) as EnvKey[]) {
+    const candidates: [SettingOrigin, string | undefined][] = [
+      ["flag", overrides[key]],
+      ["env", env[key]],
+      [".env", layers.dotenv?.[key]],
+      [
+        "bootstrap",
+        (RECORDED_SETTINGS as readonly string[]).includes(key) ? recorded?.[key] : undefined,
+      ],
+    ];
+    const hit = candidates.find(([, v]) => nonEmpty(v) !== undefined);
+    merged[key] = hit?.[1];
+    origins[key] = hit?.[0] ?? "default";
   }
   const parsed = envSchema.safeParse(merged);
   if (!parsed.success) {
-    throw new ConfigError(`invalid setting: ${formatIssues(parsed.error, merged)}`);
+    throw new ConfigError(`invalid setting: ${formatIssues(parsed.error, merged, origins)}`);
   }
   const e = parsed.data;
   const [host, port] = [
     e.IAC_HTTP_ADDR.slice(0, e.IAC_HTTP_ADDR.lastIndexOf(":")),
     Number(e.IAC_HTTP_ADDR.slice(e.IAC_HTTP_ADDR.lastIndexOf(":") + 1)),
   ];
-  const cacheDir = path.resolve(
-    cwd,
-    e.IAC_CACHE_DIR ?? path.join(e.XDG_CACHE_HOME ?? path.join(homedir(), ".cache"), "iac-wrapper"),
-  );
+  const cacheDir = resolveCacheDir(e.IAC_CACHE_DIR, e.XDG_CACHE_HOME, cwd);
   const bootstrapTfrc = path.join(cacheDir, "terraform", "terraformrc");
   return {
     supabase: {
@@ -186,6 +241,8 @@ export function loadConfig(
     github: { apiUrl: e.GITHUB_API_URL, serverUrl: e.GITHUB_SERVER_URL, token: e.GITHUB_TOKEN },
     baseImage: e.IAC_BASE_IMAGE,
     envoyImage: e.IAC_ENVOY_IMAGE,
+    pullTimeoutMs: e.IAC_PULL_TIMEOUT_S * 1000,
+    debianMirror: e.IAC_DEBIAN_MIRROR,
     sidecar: e.IAC_SIDECAR,
     network: e.IAC_NETWORK,
     project: e.IAC_PROJECT,
@@ -211,7 +268,66 @@ export function loadConfig(
     restartPolicy: e.IAC_RESTART_POLICY,
     logLevel: e.IAC_LOG_LEVEL,
     dockerHost: e.DOCKER_HOST,
+    origins,
   };
+}
+
+/** A .env file's settings ({} when there is none). */
+export function readDotEnv(file: string): Record<string, string> {
+  let text: string;
+  try {
+    text = readFileSync(file, "utf8");
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") return {};
+    throw new ConfigError(`cannot read ${file}: ${(err as Error).message}`);
+  }
+  return parseEnv(text) as Record<string, string>;
+}
+
+export function bootstrapRecordPath(cacheDir: string): string {
+  return path.join(cacheDir, BOOTSTRAP_RECORD);
+}
+
+/** The settings scripts/bootstrap.sh recorded ({} when it never ran). */
+export function readBootstrapRecord(cacheDir: string): ConfigLayers["bootstrap"] {
+  const file = bootstrapRecordPath(cacheDir);
+  let doc: unknown;
+  try {
+    doc = JSON.parse(readFileSync(file, "utf8"));
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") return {};
+    throw new ConfigError(
+      `the bootstrap record ${file} is unreadable: ${(err as Error).message}; ` +
+        "re-run `make bootstrap` (or delete the file)",
+    );
+  }
+  const settings = (doc as { settings?: unknown })?.settings;
+  const out: Record<string, string> = {};
+  if (settings && typeof settings === "object") {
+    for (const key of RECORDED_SETTINGS) {
+      const v = (settings as Record<string, unknown>)[key];
+      if (typeof v === "string" && v) out[key] = v;
+    }
+  }
+  return out;
+}
+
+/**
+ * The CLI's settings: flags, then this process's environment, then ./.env, then what the
+ * bootstrap recorded (skipped with bootstrapRecord: false — bootstrap itself starts from the
+ * configured images, not from what it chose last time), then defaults.
+ */
+export function loadSystemConfig(
+  overrides: Partial<Record<keyof Env, string | undefined>> = {},
+  opts: { cwd?: string; bootstrapRecord?: boolean } = {},
+): Config {
+  const cwd = opts.cwd ?? process.cwd();
+  const dotenv = readDotEnv(path.join(cwd, ".env"));
+  const pick = (key: EnvKey) =>
+    nonEmpty(overrides[key]) ?? nonEmpty(process.env[key]) ?? nonEmpty(dotenv[key]);
+  const cacheDir = resolveCacheDir(pick("IAC_CACHE_DIR"), pick("XDG_CACHE_HOME"), cwd);
+  const bootstrap = opts.bootstrapRecord === false ? {} : readBootstrapRecord(cacheDir);
+  return loadConfig(process.env, overrides, cwd, { dotenv, bootstrap });
 }
 
 /** Variables handed through to child processes (terraform, git) without leaking secrets. */
@@ -222,5 +338,15 @@ export function childEnv(extra: Record<string, string> = {}): Record<string, str
     const value = process.env[key];
     if (value !== undefined) out[key] = value;
   }
+  return { ...out, ...extra };
+}
+
+/**
+ * The whole environment plus `extra`, for tools that read their own settings from it (the
+ * docker CLI: DOCKER_CONFIG, proxies; pip: PIP_*, pip.conf). Never for terraform or git.
+ */
+export function inheritedEnv(extra: Record<string, string> = {}): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(process.env)) if (v !== undefined) out[k] = v;
   return { ...out, ...extra };
 }

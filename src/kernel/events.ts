@@ -2,6 +2,7 @@
 // NDJSON) and streamed by the admin API as Server-Sent Events.
 
 export type Stage =
+  | "images"
   | "queued"
   | "fetch"
   | "detect"

@@ -25,7 +25,7 @@ import {
 } from "../stack/tfvars.js";
 import * as tf from "../stack/terraform.js";
 import type { ServiceSpec } from "../kernel/types.js";
-import { assertNetworkUsable, assertSidecarImage, assertUniqueNames } from "./preflight.js";
+import { assertNetworkUsable, assertUniqueNames, resolveImages } from "./preflight.js";
 import { controlPlaneCerts, withProjectLock } from "./project.js";
 import { statusName } from "./status.js";
 
@@ -59,13 +59,14 @@ export interface DeployRequest {
 interface Prepared {
   report: ServiceReport;
   stack?: StackService;
+  /** The service's cert files (their hash, with the Envoy config's, is config_hash). */
+  certFiles?: string[];
 }
-/** fetch -> detect -> build -> certs (+ envoy config) for one service; never throws. */
+/** fetch -> detect -> build -> certs for one service; never throws. */
 async function prepareService(
   config: Config,
   project: string,
   spec: ServiceSpec,
-  peers: string[],
   onEvent: EventSink,
   signal?: AbortSignal,
 ): Promise<Prepared> {
@@ -99,26 +100,18 @@ async function prepareService(
       validityDays: config.certValidityDays,
       ownerUid: config.sidecar === "envoy" ? ENVOY_UID : APP_UID,
     });
-    const envoyConfig =
-      config.sidecar === "envoy"
-        ? await writeEnvoyConfig(config.stateDir, {
-            project,
-            service: spec.name,
-            network: config.network,
-            peers,
-          })
-        : "";
     return {
       report,
+      certFiles: [certs.certFile, certs.caFile],
       stack: {
         image: image.tag,
         slug: spec.slug.raw,
         commit: source.commit,
         host_port: 0,
         cert_dir: path.dirname(certs.certFile),
-        envoy_config: envoyConfig,
+        envoy_config: "", // written once the stack's members are known
         env: spec.env,
-        config_hash: await mountedFilesHash([certs.certFile, certs.caFile, envoyConfig]),
+        config_hash: "",
       },
     };
   } catch (err) {
@@ -154,18 +147,10 @@ async function prepareAndPlan(
 ): Promise<PrepareResult> {
   const { project } = req;
   const dir = projectDir(config, project);
-  const names = req.services.map((s) => s.name);
   for (const s of req.services) onEvent(stageEvent("queued", s.name, s.slug.raw));
 
   const prepared = await mapLimit(req.services, config.concurrency, (spec) =>
-    prepareService(
-      config,
-      project,
-      spec,
-      names.filter((n) => n !== spec.name),
-      onEvent,
-      signal,
-    ),
+    prepareService(config, project, spec, onEvent, signal),
   );
 
   // A service that failed now keeps its previously applied definition (if any), so one bad
@@ -178,6 +163,23 @@ async function prepareAndPlan(
       stack[p.report.name] = previous.services[p.report.name]!;
       p.report.error += " (kept the previously deployed version)";
     }
+  }
+  // Sidecar configs once the stack's members are known: a repo that failed (and never ran) is
+  // no peer, so adding it to the file never changes (and restarts) the others' sidecars.
+  const members = Object.keys(stack);
+  for (const p of prepared) {
+    if (!p.stack) continue;
+    const name = p.report.name;
+    p.stack.envoy_config =
+      config.sidecar === "envoy"
+        ? await writeEnvoyConfig(config.stateDir, {
+            project,
+            service: name,
+            network: config.network,
+            peers: members.filter((n) => n !== name),
+          })
+        : "";
+    p.stack.config_hash = await mountedFilesHash([...(p.certFiles ?? []), p.stack.envoy_config]);
   }
   if (Object.keys(stack).length === 0 && !previous) {
     // Nothing could be prepared and nothing ran before: leave no state behind.
@@ -219,7 +221,7 @@ export async function deploy(
     throw new UsageError("nothing to deploy: the service list is empty");
   assertUniqueNames(req.services);
   await assertNetworkUsable(config, req.project);
-  await assertSidecarImage(config);
+  config = await resolveImages(config, onEvent);
   const cpCerts = await controlPlaneCerts(config);
 
   const result = await withProjectLock(config, req.project, "deploy", async (dir) => {
@@ -291,6 +293,7 @@ export async function planDeploy(
   if (req.services.length === 0) throw new UsageError("nothing to plan: the service list is empty");
   assertUniqueNames(req.services);
   await assertNetworkUsable(config, req.project);
+  config = await resolveImages(config, onEvent);
   return withProjectLock(config, req.project, "plan", async () => {
     const { reports, plan } = await prepareAndPlan(config, req, onEvent);
     await rm(plan.planFile, { force: true });

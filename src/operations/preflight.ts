@@ -1,8 +1,15 @@
 // Checks before any work starts: unique service names, a network this project may use, the
-// sidecar image present locally. Each fails with a UsageError/ToolError saying what to do.
+// runtime images (present, pulled, or built locally). Each fails with an error saying what to do.
 import type { Config } from "../kernel/config.js";
 import { dockerClient } from "../platform/docker.js";
-import { ToolError, UsageError } from "../kernel/errors.js";
+import { UsageError } from "../kernel/errors.js";
+import { type EventSink, logEvent, stageEvent } from "../kernel/events.js";
+import {
+  describeChoice,
+  dockerBackend,
+  ensureRuntimeImages,
+  rolesFor,
+} from "../image/runtime-images.js";
 import type { ServiceSpec } from "../kernel/types.js";
 
 export function assertUniqueNames(services: ServiceSpec[]): void {
@@ -32,15 +39,15 @@ export async function assertNetworkUsable(config: Config, project: string): Prom
   }
 }
 
-export async function assertSidecarImage(config: Config): Promise<void> {
-  if (config.sidecar !== "envoy") return;
-  try {
-    await dockerClient(config).getImage(config.envoyImage).inspect();
-  } catch {
-    throw new ToolError(
-      `Envoy image '${config.envoyImage}' is not present locally`,
-      "`docker pull` it (or load it from a tarball) and retry, set IAC_ENVOY_IMAGE to one you have, " +
-        "or deploy without sidecars: IAC_SIDECAR=none (the runner then serves mTLS itself)",
-    );
-  }
+/**
+ * The images this deploy needs (the base; Envoy with sidecars): present -> docker pull ->
+ * local substitute (image/runtime-images.ts), each reported as an "images" event saying which
+ * image and why. Returns the config with the images actually used.
+ */
+export async function resolveImages(config: Config, onEvent: EventSink): Promise<Config> {
+  const backend = dockerBackend(config, (line) => onEvent(logEvent("pipeline", line)));
+  const { config: resolved } = await ensureRuntimeImages(config, rolesFor(config), backend, (c) =>
+    onEvent(stageEvent("images", undefined, describeChoice(c, config.origins))),
+  );
+  return resolved;
 }

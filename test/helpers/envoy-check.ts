@@ -10,7 +10,8 @@
 //    for a static bootstrap: required messages / oneofs, duration gt/gte/lt/lte, string
 //    min_len/max_len/max_bytes (SNI <= 255 bytes), number ranges, enum defined_only/not_in
 //    (san_type set), repeated min_items/max_items; and no deprecated field may be set.
-// 3. `envoyValidate()` runs `envoy --mode validate` in a local Envoy image when there is one.
+// 3. `envoyValidate()` runs `envoy --mode validate` in the Envoy image (the integration test
+//    envoy-validate.test.ts gets the image the way `iac` does; it never skips).
 import { execFile } from "node:child_process";
 import { createHash } from "node:crypto";
 import { createRequire } from "node:module";
@@ -416,16 +417,6 @@ export async function checkEnvoyConfig(yamlText: string): Promise<EnvoyCheckResu
 }
 
 // ---------------------------------------------------------------- envoy --mode validate
-
-/** Whether a Docker image exists locally (never pulls). */
-export async function localImageExists(image: string): Promise<boolean> {
-  try {
-    await run("docker", ["image", "inspect", "--format", "{{.Id}}", image], { timeout: 15_000 });
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /**
  * `envoy --mode validate` in the image (no network, read-only, its non-root user). The config

@@ -13,9 +13,11 @@ import type {
   Slug,
   Source,
 } from "../../src/kernel/types.js";
+import { systemConfig } from "./images.js";
 
 export const TEST_LABEL = { "io.iac.test": "1" };
-export const BASE_IMAGE = process.env.IAC_BASE_IMAGE || "iac-local/python:3.11-slim";
+/** The base image `iac` would build on here (environment, .env, bootstrap record, default). */
+export const BASE_IMAGE = systemConfig().baseImage;
 
 const PY_MAIN = (marker: string, exitCode: number) => `import signal, sys, time
 

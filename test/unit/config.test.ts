@@ -2,7 +2,15 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
-import { ConfigError, defaultSocketPath, loadConfig } from "../../src/kernel/config.js";
+import {
+  ConfigError,
+  defaultSocketPath,
+  loadConfig,
+  loadSystemConfig,
+  readBootstrapRecord,
+  readDotEnv,
+} from "../../src/kernel/config.js";
+import { writeBootstrapRecord } from "../../src/image/runtime-images.js";
 
 describe("loadConfig", () => {
   it("applies defaults from DESIGN.md", () => {
@@ -84,6 +92,125 @@ describe("loadConfig", () => {
       const onPath = loadConfig({ PATH: path.join(dir, "bin"), IAC_CACHE_DIR: "/nonexistent" });
       expect(onPath.terraform.bin).toBe("terraform");
       expect(loadConfig({ IAC_TERRAFORM_BIN: "/opt/tofu" }).terraform.bin).toBe("/opt/tofu");
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe("setting layers: flags > environment > .env > bootstrap record > defaults", () => {
+  const layers = {
+    dotenv: {
+      IAC_BASE_IMAGE: "dotenv/base:1",
+      IAC_ENVOY_IMAGE: "dotenv/envoy:1",
+      IAC_NETWORK: "dotnet",
+    },
+    bootstrap: { IAC_BASE_IMAGE: "rec/base:1", IAC_ENVOY_IMAGE: "rec/envoy:1" },
+  };
+
+  it("each layer wins over the ones below it, and the origin is kept", () => {
+    const c = loadConfig(
+      { IAC_ENVOY_IMAGE: "env/envoy:1", IAC_NETWORK: "envnet" },
+      { IAC_NETWORK: "flagnet" },
+      "/w",
+      layers,
+    );
+    expect(c.network).toBe("flagnet");
+    expect(c.envoyImage).toBe("env/envoy:1");
+    expect(c.baseImage).toBe("dotenv/base:1");
+    expect(c.origins).toMatchObject({
+      IAC_NETWORK: "flag",
+      IAC_ENVOY_IMAGE: "env",
+      IAC_BASE_IMAGE: ".env",
+      IAC_PROJECT: "default",
+    });
+    const rec = loadConfig({}, {}, "/w", { bootstrap: layers.bootstrap });
+    expect([rec.baseImage, rec.envoyImage]).toEqual(["rec/base:1", "rec/envoy:1"]);
+    expect(rec.origins.IAC_BASE_IMAGE).toBe("bootstrap");
+    const none = loadConfig({}, {}, "/w");
+    expect([none.baseImage, none.envoyImage]).toEqual([
+      "python:3.11-slim",
+      "envoyproxy/envoy:v1.40.0",
+    ]);
+  });
+
+  it("an empty value falls through to the next layer", () => {
+    const c = loadConfig({ IAC_BASE_IMAGE: "" }, { IAC_BASE_IMAGE: "" }, "/w", layers);
+    expect(c.baseImage).toBe("dotenv/base:1");
+  });
+
+  it("a bootstrap record can only supply the image settings", () => {
+    const c = loadConfig({}, {}, "/w", {
+      bootstrap: { IAC_BASE_IMAGE: "rec/base:1", IAC_SIDECAR: "none" } as never,
+    });
+    expect(c.sidecar).toBe("envoy");
+  });
+
+  it("names the layer a bad value came from", () => {
+    expect(() => loadConfig({}, {}, "/w", { dotenv: { IAC_SIDECAR: "istio" } })).toThrow(
+      /IAC_SIDECAR="istio" \(from \.env\)/,
+    );
+  });
+
+  it("loadSystemConfig reads ./.env and the record in the cache dir; --record mode skips the record", async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), "iac-cfg-"));
+    const { writeFile } = await import("node:fs/promises");
+    const saved = { ...process.env };
+    try {
+      for (const k of Object.keys(process.env)) if (k.startsWith("IAC_")) delete process.env[k];
+      await writeFile(
+        path.join(dir, ".env"),
+        `# comment\nIAC_CACHE_DIR=${dir}/cache\nIAC_ENVOY_IMAGE="dot/envoy:2"\n`,
+      );
+      await writeBootstrapRecord(path.join(dir, "cache"), [
+        {
+          role: "base",
+          requested: "python:3.11-slim",
+          image: "iac-local/python:3.11-slim",
+          how: "substitute-present",
+          reason: "r",
+          seconds: 0,
+        },
+        {
+          role: "envoy",
+          requested: "x",
+          image: "iac-local/envoy:v1.40.0",
+          how: "substitute-built",
+          reason: "r",
+          seconds: 1,
+        },
+      ]);
+      expect(readBootstrapRecord(path.join(dir, "cache"))).toEqual({
+        IAC_BASE_IMAGE: "iac-local/python:3.11-slim",
+        IAC_ENVOY_IMAGE: "iac-local/envoy:v1.40.0",
+      });
+      const c = loadSystemConfig({}, { cwd: dir });
+      expect(c.cacheDir).toBe(path.join(dir, "cache"));
+      expect(c.envoyImage).toBe("dot/envoy:2");
+      expect(c.baseImage).toBe("iac-local/python:3.11-slim");
+      process.env.IAC_ENVOY_IMAGE = "env/envoy:3";
+      expect(loadSystemConfig({}, { cwd: dir }).envoyImage).toBe("env/envoy:3");
+      expect(loadSystemConfig({ IAC_ENVOY_IMAGE: "flag/envoy:4" }, { cwd: dir }).envoyImage).toBe(
+        "flag/envoy:4",
+      );
+      const fresh = loadSystemConfig({}, { cwd: dir, bootstrapRecord: false });
+      expect(fresh.baseImage).toBe("python:3.11-slim");
+    } finally {
+      for (const k of Object.keys(process.env)) if (!(k in saved)) delete process.env[k];
+      Object.assign(process.env, saved);
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("a missing .env or record is empty; a corrupt record is a ConfigError naming the file", async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), "iac-cfg-"));
+    const { writeFile } = await import("node:fs/promises");
+    try {
+      expect(readDotEnv(path.join(dir, ".env"))).toEqual({});
+      expect(readBootstrapRecord(dir)).toEqual({});
+      await writeFile(path.join(dir, "bootstrap.json"), "{not json");
+      expect(() => readBootstrapRecord(dir)).toThrow(ConfigError);
+      expect(() => readBootstrapRecord(dir)).toThrow(/bootstrap\.json.*make bootstrap/);
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
