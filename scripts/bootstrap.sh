@@ -50,7 +50,7 @@ engine() {
 }
 
 # The runtime images (app base, Envoy sidecar): present -> docker pull -> only when the pull
-# fails, the local substitute (images/<role>/build.sh). The order lives in src/images.ts, the
+# fails, the local substitute (images/<role>/build.sh). The order lives in src/image/runtime-images.ts, the
 # same code the CLI's preflight runs; the result is recorded in $CACHE/bootstrap.json, which
 # the CLI reads as defaults (below flags, the environment and .env).
 images() {

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the local substitute for python:3.11-slim: Debian bookworm minbase with python3.11,
 # venv, pip and ca-certificates (debootstrap from Debian's packages), imported as TAG.
-# Called by src/images.ts only after `docker pull python:3.11-slim` failed. Needs root.
+# Called by src/image/runtime-images.ts only after `docker pull python:3.11-slim` failed. Needs root.
 #
 # Usage: images/base/build.sh TAG DEBIAN_MIRROR LOG_FILE RECIPE_ID
 set -euo pipefail

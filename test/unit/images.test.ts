@@ -1,4 +1,4 @@
-// The image order (src/images.ts): present -> docker pull -> local substitute, over a fake
+// The image order (src/image/runtime-images.ts): present -> docker pull -> local substitute, over a fake
 // Docker backend that records what was asked of it. The real backend runs in
 // test/integration/images.test.ts and in every bootstrap.
 import path from "node:path";
