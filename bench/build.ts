@@ -1,6 +1,6 @@
 // Runtime benchmark: image build times (cold / warm / reuse), container start -> SERVING,
 // runner memory, image size over the base image. `npx tsx bench/build.ts`.
-// Uses IAC_BASE_IMAGE (default iac-local/python:3.11-slim) and a throwaway wheel cache for
+// Uses the base image `iac` would use (IAC_BASE_IMAGE, .env, the bootstrap record) and a throwaway wheel cache for
 // the host download time; removes everything it creates.
 import path from "node:path";
 import type Docker from "dockerode";

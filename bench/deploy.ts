@@ -1,13 +1,14 @@
 // Deploy benchmark: cold deploy of 2 services, warm no-op redeploy (containers recreated must
 // be 0), destroy; side by side with a raw `terraform plan` + `apply` no-op on the same state.
-// Run: npx tsx bench/deploy.ts   (needs `make bootstrap`; uses IAC_SIDECAR=none unless set)
+// Run: npx tsx bench/deploy.ts   (needs `make bootstrap`; settings as for `iac`: Envoy sidecars
+// unless IAC_SIDECAR says otherwise, the images bootstrap recorded)
 import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
-import { loadConfig } from "../src/kernel/config.js";
+import { loadSystemConfig } from "../src/kernel/config.js";
 import { deploy } from "../src/operations/deploy.js";
 import { destroy } from "../src/operations/destroy.js";
 import { dockerClient } from "../src/platform/docker.js";
@@ -26,10 +27,7 @@ async function timed<T>(fn: () => Promise<T>): Promise<[T, number]> {
 const work = await mkdtemp(path.join(tmpdir(), "iac-bench-"));
 const project = `bench${randomBytes(3).toString("hex")}`;
 const nonce = randomBytes(4).toString("hex"); // fresh content -> images really build (cold)
-const config = loadConfig({
-  ...process.env,
-  IAC_SIDECAR: process.env.IAC_SIDECAR ?? "none",
-  IAC_BASE_IMAGE: process.env.IAC_BASE_IMAGE ?? "iac-local/python:3.11-slim",
+const config = loadSystemConfig({
   IAC_PROJECT: project,
   IAC_NETWORK: `iacnet-${project}`,
   IAC_STATE_DIR: path.join(work, ".iac"),
