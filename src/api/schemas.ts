@@ -37,6 +37,13 @@ export const serviceItemSchema = z
       .record(envName, z.string().max(4096))
       .refine((e) => Object.keys(e).length <= 100, "at most 100 variables")
       .optional(),
+    port: z
+      .number()
+      .int()
+      .min(1)
+      .max(65535)
+      .optional()
+      .describe("the port the app serves its peers on (127.0.0.1); none = not reachable by peers"),
   })
   .strict();
 

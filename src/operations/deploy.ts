@@ -8,7 +8,7 @@ import type { Config } from "../kernel/config.js";
 import { waitForServing } from "../runtime/client.js";
 import { HealthStatus_Status } from "../gen/controlplane.js";
 import { buildImage } from "../image/build.js";
-import { writeEnvoyConfig } from "../mesh/envoy.js";
+import { type EnvoyPeer, writeEnvoyConfig } from "../mesh/envoy.js";
 import { detectEntrypoint } from "../detect/entrypoint.js";
 import { IacError, UsageError, errorMessage } from "../kernel/errors.js";
 import { type EventSink, logEvent, noopSink, stageEvent } from "../kernel/events.js";
@@ -65,7 +65,7 @@ async function prepareService(
   config: Config,
   project: string,
   spec: ServiceSpec,
-  peers: string[],
+  peers: EnvoyPeer[],
   onEvent: EventSink,
   signal?: AbortSignal,
 ): Promise<Prepared> {
@@ -105,6 +105,7 @@ async function prepareService(
             project,
             service: spec.name,
             network: config.network,
+            port: spec.port,
             peers,
           })
         : "";
@@ -118,6 +119,7 @@ async function prepareService(
         cert_dir: path.dirname(certs.certFile),
         envoy_config: envoyConfig,
         env: spec.env,
+        port: spec.port ?? 0,
         config_hash: await mountedFilesHash([certs.certFile, certs.caFile, envoyConfig]),
       },
     };
@@ -154,15 +156,25 @@ async function prepareAndPlan(
 ): Promise<PrepareResult> {
   const { project } = req;
   const dir = projectDir(config, project);
-  const names = req.services.map((s) => s.name);
+  const peers: EnvoyPeer[] = req.services.map((s) => ({ name: s.name, port: s.port }));
   for (const s of req.services) onEvent(stageEvent("queued", s.name, s.slug.raw));
+  if (config.sidecar === "none") {
+    for (const s of req.services.filter((x) => x.port !== undefined))
+      onEvent(
+        logEvent(
+          "pipeline",
+          `warning: port ${s.port} is not reachable by peers with IAC_SIDECAR=none (the mesh needs the Envoy sidecar)`,
+          s.name,
+        ),
+      );
+  }
 
   const prepared = await mapLimit(req.services, config.concurrency, (spec) =>
     prepareService(
       config,
       project,
       spec,
-      names.filter((n) => n !== spec.name),
+      peers.filter((p) => p.name !== spec.name),
       onEvent,
       signal,
     ),

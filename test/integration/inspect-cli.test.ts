@@ -191,12 +191,12 @@ describe("iac inspect", () => {
       path.join(ROOT, "examples/demo.yaml"),
     ]);
     expect(code, stderr).toBe(0);
-    expect(stdout).toMatch(/^SERVICE\s+SLUG\s+COMMIT\s+KIND\s+ARGV\s+RULE/);
+    expect(stdout).toMatch(/^SERVICE\s+SLUG\s+PORT\s+COMMIT\s+KIND\s+ARGV\s+RULE/);
     expect(stdout).toMatch(
-      /hello-main\s+file:hello-main\s+\S+\s+python-main-function\s+python -c import sys, main; sys\.exit\(main\.main\(\)\)\s+root-main\.py-main-function/,
+      /hello-main\s+file:hello-main\s+-\s+\S+\s+python-main-function\s+python -c import sys, main; sys\.exit\(main\.main\(\)\)\s+root-main\.py-main-function/,
     );
     expect(stdout).toMatch(
-      /greeter-cli\s+file:greeter-cli\s+\S+\s+console-script\s+greeter\s+pyproject-project-scripts/,
+      /greeter-cli\s+file:greeter-cli\s+-\s+\S+\s+console-script\s+greeter\s+pyproject-project-scripts/,
     );
   });
 
