@@ -134,7 +134,8 @@ beforeAll(async () => {
   const lines = ["services:"];
   for (const name of Object.keys(layouts)) {
     lines.push(`  - slug: gh:acme/${name}#main`);
-    if (name === "repos-override") lines.push("    entrypoint: python -m http.server 8000");
+    if (name === "repos-override")
+      lines.push("    entrypoint: python -m http.server 8000", "    port: 8000");
   }
   writeFileSync(path.join(tmp, "repos.yaml"), lines.join("\n") + "\n");
   writeFileSync(path.join(tmp, "broken.yaml"), "services:\n  - slug: gh:acme/x\n   name: y\n");
@@ -170,7 +171,12 @@ describe("iac inspect", () => {
       } else {
         expect(svc.error, `${name}: ${String(svc.error)}`).toBeUndefined();
         expect(svc.entrypoint).toEqual({ kind: want.kind, argv: want.argv, rule: want.rule });
-        expect(Object.keys(svc).sort()).toEqual(["commit", "entrypoint", "name", "ref", "slug"]);
+        // `port:` from the repos file (the port the app serves its peers on) is shown when set.
+        const port = name === "repos-override" ? ["port"] : [];
+        expect(Object.keys(svc).sort()).toEqual(
+          ["commit", "entrypoint", "name", ...port, "ref", "slug"].sort(),
+        );
+        if (port.length) expect(svc.port).toBe(8000);
       }
     }
     expect(stderr).toMatch(/tarball: downloading acme\/root-main-function/);
