@@ -636,6 +636,13 @@ describe.skipIf(skipReason !== undefined)("Envoy sidecars, running (IAC_SIDECAR=
 
   describe("the runtime API is for the control plane only (Envoy RBAC)", () => {
     it("a peer of the same project (a valid, accepted certificate) gets PERMISSION_DENIED for Runtime and Health", async () => {
+      const rbacDenied = async () =>
+        counter(
+          await stats("back"),
+          "envoy_http_rbac_denied",
+          'envoy_http_conn_manager_prefix="inbound"',
+        );
+      const before = await rbacDenied();
       const c = client("back", serviceCerts(project, "front"));
       try {
         for (const method of [
@@ -650,6 +657,8 @@ describe.skipIf(skipReason !== undefined)("Envoy sidecars, running (IAC_SIDECAR=
       } finally {
         c.close();
       }
+      // Refused by the RBAC filter (not by TLS, not by the runner): four denials counted.
+      expect((await rbacDenied()) - before).toBe(4);
     });
 
     it("the control plane reaches only the runner, not the app's port", async () => {
