@@ -1,7 +1,7 @@
 // Request schemas of the admin API (zod). They validate shape and limits; the slugs
 // themselves are parsed by the same code as the repos file (400 naming the bad one).
 import { z } from "zod";
-import { RESERVED_PORTS } from "../envoy.js";
+import { RESERVED_PORTS } from "../mesh/envoy.js";
 
 export const MAX_SERVICES = 50;
 export const MAX_BODY_BYTES = 64 * 1024;

@@ -17,11 +17,11 @@ import { promisify } from "node:util";
 import { credentials, Metadata, status as GrpcStatus } from "@grpc/grpc-js";
 import Docker from "dockerode";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { healthCheck, runtimeClient, streamLogs } from "../../src/controlplane.js";
-import { DEFAULT_ENVOY_IMAGE, renderEnvoyConfig } from "../../src/envoy.js";
+import { healthCheck, runtimeClient, streamLogs } from "../../src/runtime/client.js";
+import { DEFAULT_ENVOY_IMAGE, renderEnvoyConfig } from "../../src/mesh/envoy.js";
 import { HealthStatus_Status, RuntimeClient } from "../../src/gen/controlplane.js";
-import { ensureServiceCert } from "../../src/pki.js";
-import type { CertPaths } from "../../src/types.js";
+import { ensureServiceCert } from "../../src/mesh/pki.js";
+import type { CertPaths } from "../../src/kernel/types.js";
 
 const run = promisify(execFile);
 const ROOT = path.resolve(import.meta.dirname, "../..");
