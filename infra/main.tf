@@ -79,6 +79,10 @@ resource "docker_container" "app" {
       "OTEL_SERVICE_NAME=${each.key}",
     ],
     var.otlp_endpoint == "" ? [] : ["OTEL_EXPORTER_OTLP_ENDPOINT=${var.otlp_endpoint}"],
+    # The port the app serves its peers on (bind 127.0.0.1: the sidecar forwards to it), and
+    # where it calls its peers (:authority = peer name); only with the Envoy sidecar.
+    each.value.port > 0 ? ["IAC_PORT=${each.value.port}"] : [],
+    local.envoy_enabled ? ["IAC_OUTBOUND=127.0.0.1:15001"] : [],
     [for k in sort(keys(each.value.env)) : "${k}=${each.value.env[k]}"],
   )
 

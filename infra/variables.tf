@@ -56,7 +56,7 @@ variable "runner_restart_policy" {
 }
 
 variable "allowed_callers" {
-  description = "SPIFFE ids (exact, or a prefix ending in /*) the runner accepts with sidecar = \"none\"; Envoy enforces the same in its config."
+  description = "SPIFFE ids (exact, or a prefix ending in /*) that may call the runner's runtime API with sidecar = \"none\" (the control plane); Envoy's RBAC enforces the same."
   type        = list(string)
   default     = []
 }
@@ -64,14 +64,15 @@ variable "allowed_callers" {
 variable "services" {
   description = "Services keyed by name (a DNS label)."
   type = map(object({
-    image        = string      # locally built tag iac/<service>:<hash>
-    slug         = string      # as written in the repos file
-    commit       = string      # resolved commit SHA
-    host_port    = number      # 127.0.0.1:<host_port> -> 15000 (mTLS), stable per service
-    cert_dir     = string      # host dir with ca.pem, cert.pem, key.pem (owned by the reading uid, key 0600)
-    envoy_config = string      # host path of the rendered envoy.yaml ("" with sidecar = "none")
-    env          = map(string) # extra env for the app (from the repos file)
-    config_hash  = string      # hash of the mounted envoy config + cert; a change replaces the containers
+    image        = string              # locally built tag iac/<service>:<hash>
+    slug         = string              # as written in the repos file
+    commit       = string              # resolved commit SHA
+    host_port    = number              # 127.0.0.1:<host_port> -> 15000 (mTLS), stable per service
+    cert_dir     = string              # host dir with ca.pem, cert.pem, key.pem (owned by the reading uid, key 0600)
+    envoy_config = string              # host path of the rendered envoy.yaml ("" with sidecar = "none")
+    env          = map(string)         # extra env for the app (from the repos file)
+    port         = optional(number, 0) # the port the app serves peers on (127.0.0.1); 0 = none
+    config_hash  = string              # hash of the mounted envoy config + cert; a change replaces the containers
   }))
   default = {}
 }

@@ -8,6 +8,9 @@ from dataclasses import dataclass, field
 
 RESTART_POLICIES = ("never", "on-failure", "always")
 SIDECARS = ("envoy", "none")
+# The runtime API (logs, health) is for the control plane only: the same rule as the Envoy
+# sidecar's RBAC filter.
+CONTROL_PLANE_ID = "spiffe://iac/control-plane"
 
 
 class ConfigError(ValueError):
@@ -63,10 +66,14 @@ class RunnerConfig:
     listen_host: str = "127.0.0.1"
     listen_port: int = 50051
     tls: bool = False
-    # With mTLS: SPIFFE ids allowed to call (exact, or a prefix ending in "/*"); empty = any
-    # certificate from the CA.
-    allowed_callers: tuple[str, ...] = ()
+    # With mTLS: SPIFFE ids allowed to call the runtime API (exact, or a prefix ending in "/*").
+    allowed_callers: tuple[str, ...] = (CONTROL_PLANE_ID,)
     extra: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def self_id(self) -> str:
+        """This service's own SPIFFE id (its probe calls Health/Check with it); "" without a project."""
+        return f"spiffe://{self.project}/{self.service}" if self.project else ""
 
     @property
     def ca_file(self) -> str:
@@ -92,7 +99,7 @@ def _listen(env: Mapping[str, str], sidecar: str) -> tuple[str, int]:
 
 def _allowed_callers(env: Mapping[str, str]) -> tuple[str, ...]:
     raw = env.get("IAC_ALLOWED_CALLERS", "")
-    ids = tuple(part.strip() for part in raw.split(",") if part.strip())
+    ids = tuple(part.strip() for part in raw.split(",") if part.strip()) or (CONTROL_PLANE_ID,)
     for caller in ids:
         if not caller.startswith("spiffe://") or "*" in caller[:-1]:
             raise ConfigError(

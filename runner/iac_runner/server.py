@@ -18,6 +18,8 @@ from .logbuf import Line, LogBuffer
 from .supervisor import State, Supervisor
 
 RUNTIME_SERVICE = "iac.controlplane.v1.Runtime"
+# The one call the service's own identity may make: its HEALTHCHECK probe (`iac_runner probe`).
+PROBE_METHOD = "/grpc.health.v1.Health/Check"
 MAX_FOLLOWERS = 8
 _FOLLOW_POLL_S = 0.5
 
@@ -52,30 +54,46 @@ def caller_allowed(caller_ids: list[str], allowed: tuple[str, ...]) -> bool:
 
 
 class CallerAllowList(grpc.ServerInterceptor):
-    """Refuses (PERMISSION_DENIED) callers whose verified certificate carries no allowed
-    SPIFFE id: the same rule the Envoy sidecar applies with match_typed_subject_alt_names,
-    for IAC_SIDECAR=none. The CA alone is not enough: it is shared by every project."""
+    """With IAC_SIDECAR=none: the runtime API (Runtime/*, Health/*) is for the control plane
+    only — the same rule as the Envoy sidecar's RBAC filter. Any call, known method or not,
+    from a verified certificate without an allowed SPIFFE id gets PERMISSION_DENIED (the CA
+    alone is not enough: it is shared by every project, and peers must not read logs). The
+    one exception is the service's own identity calling Health/Check: its HEALTHCHECK probe."""
 
-    def __init__(self, allowed: tuple[str, ...]) -> None:
+    def __init__(self, allowed: tuple[str, ...], self_id: str = "") -> None:
         self.allowed = allowed
+        self.self_id = self_id
 
-    def _check(self, context: grpc.ServicerContext) -> None:
+    def permits(self, method: str, ids: list[str]) -> bool:
+        if caller_allowed(ids, self.allowed):
+            return True
+        return bool(self.self_id) and self.self_id in ids and method == PROBE_METHOD
+
+    def _check(self, method: str, context: grpc.ServicerContext) -> None:
         ids = [v.decode() for v in context.auth_context().get("peer_uri", [])]
-        if not caller_allowed(ids, self.allowed):
+        if not self.permits(method, ids):
             context.abort(
                 grpc.StatusCode.PERMISSION_DENIED,
-                f"caller {', '.join(ids) or '(no URI SAN)'} is not allowed; allowed: {', '.join(self.allowed)}",
+                f"caller {', '.join(ids) or '(no URI SAN)'} may not call {method}: "
+                f"the runtime API is for {', '.join(self.allowed)} only",
             )
 
     def intercept_service(self, continuation, handler_call_details):  # type: ignore[no-untyped-def]
+        method = handler_call_details.method
         handler = continuation(handler_call_details)
-        if handler is None:
-            return None
         check = self._check
+        if handler is None:
+            # An unknown method: refused like a known one for a caller without the right
+            # identity (nothing else gets in), UNIMPLEMENTED for the control plane.
+            def unknown(request, context):  # type: ignore[no-untyped-def]
+                check(method, context)
+                context.abort(grpc.StatusCode.UNIMPLEMENTED, f"unknown method {method}")
+
+            return grpc.unary_unary_rpc_method_handler(unknown)
 
         def guard(behavior):  # type: ignore[no-untyped-def]
             def guarded(request, context):  # type: ignore[no-untyped-def]
-                check(context)
+                check(method, context)
                 return behavior(request, context)
 
             return guarded
@@ -163,7 +181,7 @@ class RuntimeServer:
             futures.ThreadPoolExecutor(max_workers=MAX_FOLLOWERS + 8, thread_name_prefix="grpc"),
             maximum_concurrent_rpcs=MAX_FOLLOWERS + 16,
             options=[("grpc.so_reuseport", 0)],
-            interceptors=[CallerAllowList(cfg.allowed_callers)] if cfg.tls and cfg.allowed_callers else [],
+            interceptors=[CallerAllowList(cfg.allowed_callers, cfg.self_id)] if cfg.tls else [],
         )
         pb_grpc.add_RuntimeServicer_to_server(self.runtime, self.server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)

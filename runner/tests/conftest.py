@@ -108,6 +108,7 @@ def certs(tmp_path_factory) -> dict[str, Path]:
         ("server", "DNS:svc,URI:spiffe://p/svc"),
         ("client", "DNS:iac-control-plane,URI:spiffe://iac/control-plane"),
         ("stranger", "DNS:svc,URI:spiffe://other-project/svc"),
+        ("peer", "DNS:peer,URI:spiffe://p/peer"),
     ):
         run_openssl("ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", f"{name}.key", cwd=d)
         run_openssl("req", "-new", "-key", f"{name}.key", "-subj", f"/CN={name}", "-out", f"{name}.csr", cwd=d)

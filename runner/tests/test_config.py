@@ -50,8 +50,15 @@ def test_bad_values_name_the_variable(env, needle):
 def test_allowed_callers_parse_and_validate():
     cfg = load({"IAC_SIDECAR": "none", "IAC_ALLOWED_CALLERS": "spiffe://iac/control-plane, spiffe://demo/*"})
     assert cfg.allowed_callers == ("spiffe://iac/control-plane", "spiffe://demo/*")
-    assert load({}).allowed_callers == ()
+    # default: the runtime API is for the control plane only (as Envoy's RBAC rule)
+    assert load({}).allowed_callers == ("spiffe://iac/control-plane",)
+    assert load({"IAC_ALLOWED_CALLERS": " , "}).allowed_callers == ("spiffe://iac/control-plane",)
     with pytest.raises(ConfigError, match="IAC_ALLOWED_CALLERS"):
         load({"IAC_ALLOWED_CALLERS": "svc-a"})
     with pytest.raises(ConfigError, match="IAC_ALLOWED_CALLERS"):
         load({"IAC_ALLOWED_CALLERS": "spiffe://*/x"})
+
+
+def test_self_id_is_the_services_spiffe_id():
+    assert load({"IAC_PROJECT": "demo", "IAC_SERVICE": "api"}).self_id == "spiffe://demo/api"
+    assert load({"IAC_SERVICE": "api"}).self_id == ""

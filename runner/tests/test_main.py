@@ -96,11 +96,12 @@ def test_probe_uses_mtls_in_sidecar_none_mode(certs):
     tls = str(certs["tls"])
     proc = start_runner(
         "--", PY, "-c", "import time; time.sleep(60)",
-        IAC_SIDECAR="none", IAC_LISTEN="127.0.0.1:0", IAC_SERVICE="svc", IAC_TLS_DIR=tls,
+        IAC_SIDECAR="none", IAC_LISTEN="127.0.0.1:0", IAC_SERVICE="svc", IAC_PROJECT="p", IAC_TLS_DIR=tls,
     )  # fmt: skip
     try:
         port = read_port(proc)
-        res = probe(port, IAC_SIDECAR="none", IAC_SERVICE="svc", IAC_TLS_DIR=tls)
+        # the probe presents the service's own cert (spiffe://p/svc): allowed for Health/Check only
+        res = probe(port, IAC_SIDECAR="none", IAC_SERVICE="svc", IAC_PROJECT="p", IAC_TLS_DIR=tls)
         assert res.returncode == 0, res.stderr
     finally:
         proc.terminate()

@@ -180,6 +180,69 @@ def test_mtls_allow_list_refuses_other_identities_from_the_same_ca(harness, cert
         server.stop(0.2)
 
 
+def test_runtime_api_is_for_the_control_plane_only_by_default(harness, certs):
+    """IAC_SIDECAR=none, default allow-list: the control plane may call Runtime and Health; a
+    peer of the same project, another project's service and unknown methods are refused with
+    PERMISSION_DENIED; the service's own identity may only probe Health/Check."""
+    d, tls = certs["dir"], certs["tls"]
+    sup = harness.supervisor("print('secret in the logs', flush=True); import time; time.sleep(30)", tls=True,
+                             tls_dir=str(tls), project="p")  # fmt: skip
+    assert sup.cfg.allowed_callers == ("spiffe://iac/control-plane",) and sup.cfg.self_id == "spiffe://p/svc"
+    server = RuntimeServer(sup.cfg, sup, sup.buf)
+    port = server.start()
+    sup.start()
+    ca = (d / "ca.pem").read_bytes()
+    opts = [("grpc.ssl_target_name_override", "svc")]
+
+    def channel(name: str) -> grpc.Channel:
+        creds = grpc.ssl_channel_credentials(ca, (d / f"{name}.key").read_bytes(), (d / f"{name}.pem").read_bytes())
+        return grpc.secure_channel(f"127.0.0.1:{port}", creds, opts)
+
+    def code(call) -> grpc.StatusCode:  # type: ignore[no-untyped-def]
+        try:
+            call()
+        except grpc.RpcError as err:
+            return err.code()
+        return grpc.StatusCode.OK
+
+    def calls(ch: grpc.Channel) -> dict[str, grpc.StatusCode]:
+        rt, hs = pb_grpc.RuntimeStub(ch), health_pb2_grpc.HealthStub(ch)
+        unknown = ch.unary_unary("/mesh.Echo/Say")
+        return {
+            "HealthCheck": code(lambda: rt.HealthCheck(empty_pb2.Empty(), timeout=5)),
+            "StreamLogs": code(lambda: list(rt.StreamLogs(pb.LogRequest(tail=5), timeout=5))),
+            "Health.Check": code(lambda: hs.Check(health_pb2.HealthCheckRequest(), timeout=5)),
+            "unknown": code(lambda: unknown(b"", timeout=5)),
+        }
+
+    try:
+        wait_for(lambda: any(line.msg == "secret in the logs" for line in sup.buf.tail()), what="main() output")
+        ok, denied = grpc.StatusCode.OK, grpc.StatusCode.PERMISSION_DENIED
+        assert calls(channel("client")) == {
+            "HealthCheck": ok,
+            "StreamLogs": ok,
+            "Health.Check": ok,
+            "unknown": grpc.StatusCode.UNIMPLEMENTED,
+        }
+        # a service of the same project (a valid cert, a peer) cannot read the logs or probe
+        assert calls(channel("peer")) == dict.fromkeys(("HealthCheck", "StreamLogs", "Health.Check", "unknown"), denied)
+        assert calls(channel("stranger")) == dict.fromkeys(
+            ("HealthCheck", "StreamLogs", "Health.Check", "unknown"), denied
+        )
+        # the service's own identity: its HEALTHCHECK probe (Health/Check) and nothing else
+        assert calls(channel("server")) == {
+            "HealthCheck": denied,
+            "StreamLogs": denied,
+            "Health.Check": ok,
+            "unknown": denied,
+        }
+        with pytest.raises(grpc.RpcError) as err:
+            list(pb_grpc.RuntimeStub(channel("peer")).StreamLogs(pb.LogRequest(tail=5), timeout=5))
+        assert "spiffe://p/peer" in err.value.details() and "control-plane" in err.value.details()
+    finally:
+        server.stop(0.2)
+
+
 def test_caller_allowed_rules():
     assert caller_allowed(["spiffe://iac/control-plane"], ("spiffe://iac/control-plane",))
     assert caller_allowed(["spiffe://p/a"], ("spiffe://p/*",))

@@ -1,6 +1,7 @@
 // Request schemas of the admin API (zod). They validate shape and limits; the slugs
 // themselves are parsed by the same code as the repos file (400 naming the bad one).
 import { z } from "zod";
+import { RESERVED_PORTS } from "../mesh/envoy.js";
 
 export const MAX_SERVICES = 50;
 export const MAX_BODY_BYTES = 64 * 1024;
@@ -37,6 +38,16 @@ export const serviceItemSchema = z
       .record(envName, z.string().max(4096))
       .refine((e) => Object.keys(e).length <= 100, "at most 100 variables")
       .optional(),
+    port: z
+      .number()
+      .int()
+      .min(1)
+      .max(65535)
+      .refine((p) => !RESERVED_PORTS.includes(p), {
+        message: `reserved: ${RESERVED_PORTS.join(", ")} belong to the sidecar and the runner`,
+      })
+      .optional()
+      .describe("the port the app serves its peers on (127.0.0.1); none = not reachable by peers"),
   })
   .strict();
 

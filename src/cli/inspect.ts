@@ -9,10 +9,11 @@ import { configFromFlags, outputOption, printJson } from "./shared.js";
 
 function humanTable(results: InspectResult[]): string {
   return table(
-    ["SERVICE", "SLUG", "COMMIT", "KIND", "ARGV", "RULE / ERROR"],
+    ["SERVICE", "SLUG", "PORT", "COMMIT", "KIND", "ARGV", "RULE / ERROR"],
     results.map((r) => [
       r.name,
       r.slug,
+      r.port === undefined ? "-" : String(r.port),
       r.commit?.slice(0, 12) ?? "-",
       r.entrypoint?.kind ?? "FAILED",
       r.entrypoint ? r.entrypoint.argv.join(" ") : "-",

@@ -1,6 +1,6 @@
 // The repos file (YAML or JSON; JSON is read as YAML 1.2) -> ServiceSpec[]. Accepted shapes:
 //   - gh:owner/repo#ref                      a top-level list of slugs (or entries, below)
-//   services: [ {slug, name?, entrypoint?, env?} | "slug", ... ]
+//   services: [ {slug, name?, entrypoint?, env?, port?} | "slug", ... ]
 //   slugs: [ "slug", ... ]                   (the admin API's POST /deploy body)
 // Every error names the file (or origin), the entry (index and slug) and what is wrong.
 // Two entries that end up with the same service name are an error (not a silent suffix):
@@ -8,14 +8,16 @@
 import { readFile } from "node:fs/promises";
 import path from "node:path";
 import { parseDocument } from "yaml";
+import { RESERVED_PORTS } from "../mesh/envoy.js";
 import { IacError, UsageError } from "../kernel/errors.js";
 import { DNS_LABEL_RE, parseSlug, serviceNameFor, type ParseSlugOptions } from "./slug.js";
 import type { ServiceSpec } from "../kernel/types.js";
 
-const ENTRY_KEYS = new Set(["slug", "name", "entrypoint", "env"]);
+const ENTRY_KEYS = new Set(["slug", "name", "entrypoint", "env", "port"]);
+
 const ENV_KEY_RE = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const SHAPE_HINT =
-  "a repos file is a list of slugs, or {services: [{slug, name?, entrypoint?, env?}]}, e.g.\n" +
+  "a repos file is a list of slugs, or {services: [{slug, name?, entrypoint?, env?, port?}]}, e.g.\n" +
   "  services:\n    - slug: gh:pypa/sampleproject#main\n      name: sample";
 
 export interface ParseServiceListOptions {
@@ -62,6 +64,25 @@ function parseEnv(value: unknown, where: string): Record<string, string> {
   return env;
 }
 
+/**
+ * `port:` = the port the app serves its peers on (gRPC, on 127.0.0.1 of its container): the
+ * sidecar routes peer traffic there. None = the service is not reachable by peers.
+ */
+export function parsePortValue(value: unknown, where: string): number | undefined {
+  if (value === undefined || value === null) return undefined;
+  if (typeof value !== "number" || !Number.isInteger(value) || value < 1 || value > 65535)
+    throw new UsageError(
+      `${where}: port ${JSON.stringify(value)} is not a port number (an integer 1-65535)`,
+      "port: is the port your app serves its peers on, on 127.0.0.1, e.g. port: 8080",
+    );
+  if (RESERVED_PORTS.includes(value))
+    throw new UsageError(
+      `${where}: port ${value} is reserved (${RESERVED_PORTS.join(", ")} belong to the sidecar and the runner)`,
+      "serve your app on another port, e.g. port: 8080",
+    );
+  return value;
+}
+
 function parseEntry(
   entry: unknown,
   index: number,
@@ -103,6 +124,8 @@ function parseEntry(
     name = entry.name;
   }
   const spec: ServiceSpec = { name, slug, env: parseEnv(entry.env, where) };
+  const port = parsePortValue(entry.port, where);
+  if (port !== undefined) spec.port = port;
   if (entry.entrypoint !== undefined)
     spec.entrypoint = parseEntrypointValue(entry.entrypoint, where);
   return spec;

@@ -24,6 +24,8 @@ export interface ServiceSpec {
   /** Entrypoint override from the repos file (argv string or list). */
   entrypoint?: string[];
   env: Record<string, string>;
+  /** The port the app serves its peers on (127.0.0.1 of its container); none = not reachable. */
+  port?: number;
 }
 
 /** A fetched source tree at a resolved commit. */

@@ -1,6 +1,9 @@
 // Per-service Envoy sidecar config (v3 bootstrap, static resources) rendered from
 // infra/templates/envoy.yaml.tmpl. The sidecar shares the app container's network namespace:
-// inbound mTLS on 15000 -> app on 127.0.0.1:50051, outbound 127.0.0.1:15001 -> peers' 15000.
+// inbound mTLS on 15000, routed by path and caller identity (RBAC): the runtime API and gRPC
+// health -> the runner on 127.0.0.1:50051 for the control plane only; everything else -> the
+// app's declared port on 127.0.0.1 for the stack's services only. Outbound 127.0.0.1:15001 ->
+// the 15000 of peers that declare a port.
 import { readFileSync } from "node:fs";
 import { chmod } from "node:fs/promises";
 import path from "node:path";
@@ -11,8 +14,10 @@ import { CONTROL_PLANE_SPIFFE_ID, serviceSpiffeId } from "./pki.js";
 import { UsageError } from "../kernel/errors.js";
 
 export const ENVOY_PORTS = { inbound: 15000, outbound: 15001, metrics: 9901 } as const;
-/** The app's plaintext gRPC port on the loopback of its network namespace. */
+/** The runner's plaintext gRPC port (Runtime, Health) on the loopback of its network namespace. */
 export const APP_PORT = 50051;
+/** gRPC path prefixes served by the runner; only the control plane may call them. */
+export const RUNNER_PATH_PREFIXES = ["/iac.controlplane.v1.Runtime/", "/grpc.health.v1.Health/"];
 /** Default sidecar image (IAC_ENVOY_IMAGE): a pinned v1.40 release (v1.40.0, 2026-10-01). */
 export const DEFAULT_ENVOY_IMAGE = "envoyproxy/envoy:v1.40.0";
 /** The official image's non-root user (uid:gid 101:101); it must be able to read the certs. */
@@ -44,12 +49,20 @@ export const DEFAULT_ENVOY_LIMITS: EnvoyLimits = {
   streamIdleTimeoutSeconds: 3600,
 };
 
+/** Another service of the stack; `port` set = it serves peers (an outbound destination). */
+export interface EnvoyPeer {
+  name: string;
+  port?: number;
+}
+
 export interface EnvoyConfigOptions {
   project: string;
   service: string;
   network: string;
+  /** The port the app serves its peers on (127.0.0.1); none = peers cannot call it. */
+  port?: number;
   /** The other services of the stack (the service itself is ignored if listed). */
-  peers: string[];
+  peers: EnvoyPeer[];
   /** Cert folder inside the container (cert.pem, key.pem, ca.pem). */
   certDir?: string;
   adminSocket?: string;
@@ -57,6 +70,18 @@ export interface EnvoyConfigOptions {
 }
 
 const dnsLabel = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
+
+/** Ports of the service's network namespace that belong to the sidecar and the runner. */
+export const RESERVED_PORTS: readonly number[] = [
+  ENVOY_PORTS.inbound,
+  ENVOY_PORTS.outbound,
+  ENVOY_PORTS.metrics,
+  APP_PORT,
+];
+
+function reservedPort(port: number): boolean {
+  return RESERVED_PORTS.includes(port);
+}
 const networkName = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$/;
 const absPath = /^\/[A-Za-z0-9._/-]{1,200}$/;
 
@@ -110,10 +135,22 @@ export function peerDomains(peer: string, network: string): string[] {
   return hosts.flatMap((h) => ports.map((p) => h + p));
 }
 
-/** SPIFFE ids the inbound listener accepts: the control plane and the stack's services. */
-export function allowedCallers(project: string, service: string, peers: string[]): string[] {
-  const services = [...new Set([service, ...peers])].sort();
-  return [CONTROL_PLANE_SPIFFE_ID, ...services.map((s) => serviceSpiffeId(project, s))];
+/** SPIFFE ids of the stack's services (the service itself included), sorted. */
+export function peerCallers(project: string, service: string, peers: string[]): string[] {
+  return [...new Set([service, ...peers])].sort().map((s) => serviceSpiffeId(project, s));
+}
+
+/**
+ * SPIFFE ids the inbound listener's TLS accepts: the control plane, plus the stack's services
+ * when the app serves peers. What each may call is decided by the RBAC filter.
+ */
+export function allowedCallers(
+  project: string,
+  service: string,
+  peers: string[],
+  servesPeers: boolean,
+): string[] {
+  return [CONTROL_PLANE_SPIFFE_ID, ...(servesPeers ? peerCallers(project, service, peers) : [])];
 }
 
 /** The sidecar config (YAML text) for one service. */
@@ -127,11 +164,22 @@ export function renderEnvoyConfig(opts: EnvoyConfigOptions): string {
   check(networkName.test(network), "network", network);
   check(absPath.test(certDir), "certDir", certDir, "an absolute path of [A-Za-z0-9._/-]");
   check(absPath.test(adminSocket) && adminSocket.length <= 100, "adminSocket", adminSocket);
-  for (const peer of opts.peers) check(dnsLabel.test(peer), "peer", peer, "use a DNS label");
+  const validPort = (p: number | undefined) =>
+    p === undefined || (Number.isInteger(p) && p >= 1 && p <= 65535 && !reservedPort(p));
+  check(validPort(opts.port), "port", opts.port, "1-65535, not 15000, 15001, 9901 or 50051");
+  for (const peer of opts.peers) {
+    check(dnsLabel.test(peer.name), "peer", peer.name, "use a DNS label");
+    check(validPort(peer.port), `port of peer ${peer.name}`, peer.port);
+  }
   for (const [name, value] of Object.entries(limits)) {
     check(Number.isInteger(value) && value > 0 && value <= 2 ** 31 - 1, `limits.${name}`, value);
   }
-  const peers = [...new Set(opts.peers)].filter((p) => p !== service).sort();
+  const others = opts.peers.filter((p) => p.name !== service);
+  const peers = [...new Set(others.map((p) => p.name))].sort();
+  // Outbound destinations: peers that serve peers (a declared port).
+  const reachable = [...new Set(others.filter((p) => p.port !== undefined).map((p) => p.name))];
+  const servesPeers = opts.port !== undefined;
+  const [runtimePrefix, healthPrefix] = RUNNER_PATH_PREFIXES as [string, string];
   const ctx: Context = {
     project,
     service,
@@ -141,13 +189,28 @@ export function renderEnvoyConfig(opts: EnvoyConfigOptions): string {
     inboundPort: ENVOY_PORTS.inbound,
     outboundPort: ENVOY_PORTS.outbound,
     metricsPort: ENVOY_PORTS.metrics,
-    appPort: APP_PORT,
+    runnerPort: APP_PORT,
+    runtimePrefix,
+    healthPrefix,
+    controlPlaneId: CONTROL_PLANE_SPIFFE_ID,
     maxDownstreamConnections: limits.maxDownstreamConnections,
     maxConcurrentStreams: limits.maxConcurrentStreams,
     bufferLimitBytes: limits.bufferLimitBytes,
     streamIdleTimeout: `${limits.streamIdleTimeoutSeconds}s`,
-    allowed: allowedCallers(project, service, peers).map((spiffeId) => ({ spiffeId })),
-    peers: peers.map((peer) => ({
+    allowed: allowedCallers(project, service, peers, servesPeers).map((spiffeId) => ({
+      spiffeId,
+    })),
+    // Zero or one item: the blocks for an app that serves peers, or for one that does not.
+    app: servesPeers
+      ? [
+          {
+            appPort: opts.port!,
+            callers: peerCallers(project, service, peers).map((spiffeId) => ({ spiffeId })),
+          },
+        ]
+      : [],
+    noApp: servesPeers ? [] : [{}],
+    peers: reachable.sort().map((peer) => ({
       peer,
       peerSpiffeId: serviceSpiffeId(project, peer),
       domains: peerDomains(peer, network).map((domain) => ({ domain })),

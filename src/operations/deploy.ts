@@ -111,6 +111,7 @@ async function prepareService(
         cert_dir: path.dirname(certs.certFile),
         envoy_config: "", // written once the stack's members are known
         env: spec.env,
+        port: spec.port ?? 0,
         config_hash: "",
       },
     };
@@ -148,6 +149,16 @@ async function prepareAndPlan(
   const { project } = req;
   const dir = projectDir(config, project);
   for (const s of req.services) onEvent(stageEvent("queued", s.name, s.slug.raw));
+  if (config.sidecar === "none") {
+    for (const s of req.services.filter((x) => x.port !== undefined))
+      onEvent(
+        logEvent(
+          "pipeline",
+          `warning: port ${s.port} is not reachable by peers with IAC_SIDECAR=none (the mesh needs the Envoy sidecar)`,
+          s.name,
+        ),
+      );
+  }
 
   const prepared = await mapLimit(req.services, config.concurrency, (spec) =>
     prepareService(config, project, spec, onEvent, signal),
@@ -176,7 +187,10 @@ async function prepareAndPlan(
             project,
             service: name,
             network: config.network,
-            peers: members.filter((n) => n !== name),
+            port: stack[name]!.port || undefined,
+            peers: members
+              .filter((n) => n !== name)
+              .map((n) => ({ name: n, port: stack[n]!.port || undefined })),
           })
         : "";
     p.stack.config_hash = await mountedFilesHash([...(p.certFiles ?? []), p.stack.envoy_config]);

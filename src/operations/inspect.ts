@@ -14,6 +14,8 @@ export interface InspectResult {
   slug: string;
   /** The requested ref; "HEAD" = the default branch (or the work tree's HEAD for file:). */
   ref: string;
+  /** The port the app serves its peers on (from the repos file). */
+  port?: number;
   commit?: string;
   entrypoint?: { kind: EntrypointKind; argv: string[]; rule: string };
   installProject?: boolean;
@@ -37,6 +39,7 @@ export async function inspectService(
     slug: spec.slug.raw,
     ref: spec.slug.ref ?? "HEAD",
   };
+  if (spec.port !== undefined) result.port = spec.port;
   try {
     onEvent(stageEvent("fetch", spec.name, spec.slug.raw));
     const source = await fetchSource(spec.slug, { config, service: spec.name, onEvent, signal });
@@ -68,18 +71,17 @@ export async function inspectServices(
   );
 }
 
+type InspectJsonService = Pick<
+  InspectResult,
+  "name" | "slug" | "ref" | "port" | "commit" | "entrypoint" | "error"
+>;
+
 /** The JSON document of `iac inspect --output json` (DESIGN.md). */
-export function inspectJson(results: InspectResult[]): {
-  services: Array<Pick<InspectResult, "name" | "slug" | "ref" | "commit" | "entrypoint" | "error">>;
-} {
+export function inspectJson(results: InspectResult[]): { services: InspectJsonService[] } {
   return {
     services: results.map((r) => {
-      const out: Pick<InspectResult, "name" | "slug" | "ref" | "commit" | "entrypoint" | "error"> =
-        {
-          name: r.name,
-          slug: r.slug,
-          ref: r.ref,
-        };
+      const out: InspectJsonService = { name: r.name, slug: r.slug, ref: r.ref };
+      if (r.port !== undefined) out.port = r.port;
       if (r.commit) out.commit = r.commit;
       if (r.entrypoint) out.entrypoint = r.entrypoint;
       if (r.error !== undefined) out.error = r.error;

@@ -5,7 +5,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import type { Config } from "../kernel/config.js";
 import { writeFileAtomic } from "../platform/fs.js";
-import { CONTROL_PLANE_SPIFFE_ID, serviceSpiffeId } from "../mesh/pki.js";
+import { CONTROL_PLANE_SPIFFE_ID } from "../mesh/pki.js";
 
 export const INFRA_DIR = fileURLToPath(new URL("../../infra/", import.meta.url));
 
@@ -17,6 +17,11 @@ export interface StackService {
   cert_dir: string;
   envoy_config: string;
   env: Record<string, string>;
+  /**
+   * The port the app serves its peers on (127.0.0.1), passed to it as IAC_PORT; 0 = none.
+   * Absent in state written before ports existed (the module defaults it to 0).
+   */
+  port?: number;
   /** Hash of the files the containers bind-mount (envoy config, cert): a change replaces them. */
   config_hash: string;
 }
@@ -29,7 +34,7 @@ export interface StackVars {
   envoy_image: string;
   otlp_endpoint: string;
   runner_restart_policy: string;
-  /** Who may call a runner that terminates mTLS itself (IAC_SIDECAR=none). */
+  /** Who may call the runtime API of a runner that terminates mTLS itself (IAC_SIDECAR=none). */
   allowed_callers: string[];
   services: Record<string, StackService>;
 }
@@ -55,8 +60,8 @@ export function stackVars(
     envoy_image: config.envoyImage,
     otlp_endpoint: config.otlpEndpoint ?? "",
     runner_restart_policy: config.restartPolicy,
-    // The control plane and any service of this project; the dev CA is shared by all projects.
-    allowed_callers: [CONTROL_PLANE_SPIFFE_ID, serviceSpiffeId(project, "*")],
+    // The runtime API (logs, health) is for the control plane only, as Envoy's RBAC rule.
+    allowed_callers: [CONTROL_PLANE_SPIFFE_ID],
     services,
   };
 }

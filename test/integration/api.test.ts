@@ -525,6 +525,8 @@ describe("validation", () => {
     ["bad service name", { services: [{ slug: "gh:a/b", name: "UPPER" }] }, "services.0.name"],
     ["bad env name", { services: [{ slug: "gh:a/b", env: { "1X": "v" } }] }, "services.0.env.1X"],
     ["duplicate names", { slugs: ["gh:a/api", "gh:b/api"] }, "slugs.1"],
+    ["port out of range", { services: [{ slug: "gh:a/b", port: 70000 }] }, "services.0.port"],
+    ["reserved port", { services: [{ slug: "gh:a/b", port: 15001 }] }, "services.0.port"],
     ["file: slug over TCP", { slugs: ["file:/etc"] }, "slugs.0"],
   ])("400 naming the field: %s", async (name, body, field) => {
     const tp = testPipeline();
@@ -535,6 +537,17 @@ describe("validation", () => {
     expect(r.json().message.length).toBeGreaterThan(10);
     if (name === "bad slug") expect(r.json().hint).toBe("did you mean gh:acme/api?");
     expect(tp.pending).toHaveLength(0);
+  });
+
+  it("port: reaches the pipeline (the port the app serves its peers on)", async () => {
+    const tp = testPipeline();
+    const { uds } = await start(tp.pipeline);
+    const r = await call(uds, "POST", "/deploy", {
+      body: { services: [{ slug: "gh:acme/api", port: 8080 }, { slug: "gh:acme/worker" }] },
+    });
+    expect(r.status).toBe(202);
+    const d = await tp.nextDeploy();
+    expect(d.req.services.map((s) => s.port)).toEqual([8080, undefined]);
   });
 
   it("file: slugs are accepted over the Unix socket (a local user)", async () => {

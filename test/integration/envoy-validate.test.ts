@@ -16,8 +16,19 @@ const stack = { project: "demo", network: "iacnet" };
 
 /** Every shape of config the deploy renders. */
 const VARIANTS: [string, EnvoyConfigOptions][] = [
-  ["api of a two-service stack", { ...stack, service: "api", peers: ["api", "worker"] }],
-  ["worker of a two-service stack", { ...stack, service: "worker", peers: ["api"] }],
+  [
+    "api of a two-service stack, serving peers on 8080",
+    {
+      ...stack,
+      service: "api",
+      port: 8080,
+      peers: [{ name: "api", port: 8080 }, { name: "worker" }],
+    },
+  ],
+  [
+    "worker of a two-service stack, serving no peers",
+    { ...stack, service: "worker", peers: [{ name: "api", port: 8080 }] },
+  ],
   ["a one-service stack (no peers)", { ...stack, service: "solo", peers: [] }],
   [
     "many peers and custom limits",
@@ -25,7 +36,8 @@ const VARIANTS: [string, EnvoyConfigOptions][] = [
       ...stack,
       network: "iacnet-e2e1",
       service: "api",
-      peers: ["a", "b", "c", "d"],
+      port: 7000,
+      peers: [{ name: "a", port: 1 }, { name: "b" }, { name: "c", port: 65535 }, { name: "d" }],
       limits: { maxDownstreamConnections: 7 },
     },
   ],
@@ -71,6 +83,14 @@ describe("envoy --mode validate (the real binary, in the sidecar image)", () => 
     );
     expect(result.ok).toBe(false);
     expect(result.output).toMatch(/require_client_certificate|Unable to parse|bool/i);
+  });
+
+  it("rejects a broken RBAC rule (Envoy itself checks the routing by identity)", async () => {
+    const result = await validate("broken-rbac", VARIANTS[0]![1], (t) =>
+      t.replace("action: ALLOW", "action: PERMIT"),
+    );
+    expect(result.ok).toBe(false);
+    expect(result.output).toMatch(/PERMIT/);
   });
 
   it("runs the image's Envoy as the pinned 1.40.0 release build", async () => {

@@ -134,7 +134,8 @@ beforeAll(async () => {
   const lines = ["services:"];
   for (const name of Object.keys(layouts)) {
     lines.push(`  - slug: gh:acme/${name}#main`);
-    if (name === "repos-override") lines.push("    entrypoint: python -m http.server 8000");
+    if (name === "repos-override")
+      lines.push("    entrypoint: python -m http.server 8000", "    port: 8000");
   }
   writeFileSync(path.join(tmp, "repos.yaml"), lines.join("\n") + "\n");
   writeFileSync(path.join(tmp, "broken.yaml"), "services:\n  - slug: gh:acme/x\n   name: y\n");
@@ -170,7 +171,12 @@ describe("iac inspect", () => {
       } else {
         expect(svc.error, `${name}: ${String(svc.error)}`).toBeUndefined();
         expect(svc.entrypoint).toEqual({ kind: want.kind, argv: want.argv, rule: want.rule });
-        expect(Object.keys(svc).sort()).toEqual(["commit", "entrypoint", "name", "ref", "slug"]);
+        // `port:` from the repos file (the port the app serves its peers on) is shown when set.
+        const port = name === "repos-override" ? ["port"] : [];
+        expect(Object.keys(svc).sort()).toEqual(
+          ["commit", "entrypoint", "name", ...port, "ref", "slug"].sort(),
+        );
+        if (port.length) expect(svc.port).toBe(8000);
       }
     }
     expect(stderr).toMatch(/tarball: downloading acme\/root-main-function/);
@@ -191,12 +197,12 @@ describe("iac inspect", () => {
       path.join(ROOT, "examples/demo.yaml"),
     ]);
     expect(code, stderr).toBe(0);
-    expect(stdout).toMatch(/^SERVICE\s+SLUG\s+COMMIT\s+KIND\s+ARGV\s+RULE/);
+    expect(stdout).toMatch(/^SERVICE\s+SLUG\s+PORT\s+COMMIT\s+KIND\s+ARGV\s+RULE/);
     expect(stdout).toMatch(
-      /hello-main\s+file:hello-main\s+\S+\s+python-main-function\s+python -c import sys, main; sys\.exit\(main\.main\(\)\)\s+root-main\.py-main-function/,
+      /hello-main\s+file:hello-main\s+-\s+\S+\s+python-main-function\s+python -c import sys, main; sys\.exit\(main\.main\(\)\)\s+root-main\.py-main-function/,
     );
     expect(stdout).toMatch(
-      /greeter-cli\s+file:greeter-cli\s+\S+\s+console-script\s+greeter\s+pyproject-project-scripts/,
+      /greeter-cli\s+file:greeter-cli\s+-\s+\S+\s+console-script\s+greeter\s+pyproject-project-scripts/,
     );
   });
 

@@ -5,7 +5,7 @@ import { existsSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { createServer, type AddressInfo } from "node:net";
 import path from "node:path";
-import { Server, ServerCredentials } from "@grpc/grpc-js";
+import { Server, ServerCredentials, status as GrpcStatus } from "@grpc/grpc-js";
 import type Docker from "dockerode";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadConfig, type Config } from "../../src/kernel/config.js";
@@ -266,6 +266,48 @@ describe.skipIf(skipReason !== undefined)("runtime images (IAC_SIDECAR=none)", (
         deadlineMs: 1_500,
       }),
     ).rejects.toThrow(/did not answer/);
+  });
+
+  it("the runtime API is for the control plane only: a peer's valid cert gets PERMISSION_DENIED; the probe passes", async () => {
+    const { image } = built.get("python-file")!;
+    const service = "rt-python-file";
+    const { container, port } = await runApp(docker, image.tag, {
+      name: `rt-peer-${runId}`,
+      service,
+      certDir: await certs.serviceDir(service),
+    });
+    containers.push(container);
+    const target = { host: "127.0.0.1", port, serverName: service };
+    await waitForServing(target, certs.controlPlane, { deadlineMs: 60_000 });
+    // Another service of the same project: its cert is valid (same CA, same project)...
+    const peerDir = await certs.serviceDir("rt-peer");
+    const peer = runtimeClient(target, {
+      caFile: path.join(peerDir, "ca.pem"),
+      certFile: path.join(peerDir, "cert.pem"),
+      keyFile: path.join(peerDir, "key.pem"),
+    });
+    try {
+      // ...but it may neither probe the service nor read its logs.
+      const err = await healthCheck(peer, 5_000).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(RuntimeCallError);
+      expect((err as RuntimeCallError).code).toBe(GrpcStatus.PERMISSION_DENIED);
+      expect((err as RuntimeCallError).message).toContain("spiffe://rt-test/rt-peer");
+      const logs = await streamLogs(peer, { tail: 10, follow: false }, () => {}).catch(
+        (e: unknown) => e,
+      );
+      expect((logs as RuntimeCallError).code).toBe(GrpcStatus.PERMISSION_DENIED);
+    } finally {
+      peer.close();
+    }
+    // The image's HEALTHCHECK probe presents the service's own cert: Health/Check is allowed.
+    const exec = await container.exec({
+      Cmd: ["/opt/iac-runner/bin/python", "-m", "iac_runner", "probe"],
+      AttachStdout: true,
+      AttachStderr: true,
+    });
+    const stream = await exec.start({});
+    await new Promise((resolve) => stream.on("end", resolve).resume());
+    expect((await exec.inspect()).ExitCode).toBe(0);
   });
 
   it("a failed build names the failing step and its last log lines", async () => {

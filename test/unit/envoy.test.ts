@@ -1,6 +1,5 @@
 // The Envoy sidecar config: rendered for a two-service stack, checked strictly against Envoy's
 // own API protos (test/helpers/envoy-check.ts), and its security properties pinned one by one.
-// The real binary's `envoy --mode validate` runs in test/integration/envoy-validate.test.ts.
 import { mkdtemp, readFile, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -9,6 +8,8 @@ import { parse as parseYaml } from "yaml";
 import {
   DEFAULT_ENVOY_IMAGE,
   ENVOY_PORTS,
+  RESERVED_PORTS,
+  type EnvoyPeer,
   renderEnvoyConfig,
   renderTemplate,
   writeEnvoyConfig,
@@ -20,9 +21,24 @@ import { checkEnvoyConfig } from "../helpers/envoy-check.js";
 type Obj = any;
 
 const stack = { project: "demo", network: "iacnet" };
-const api = renderEnvoyConfig({ ...stack, service: "api", peers: ["api", "worker"] });
-const worker = renderEnvoyConfig({ ...stack, service: "worker", peers: ["api"] });
+// A three-service stack: api serves peers on 8080, worker on 7000, batch serves none.
+const services: EnvoyPeer[] = [
+  { name: "api", port: 8080 },
+  { name: "worker", port: 7000 },
+  { name: "batch" },
+];
+const render = (name: string) =>
+  renderEnvoyConfig({
+    ...stack,
+    service: name,
+    port: services.find((s) => s.name === name)!.port,
+    peers: services,
+  });
+const api = render("api");
+const worker = render("worker");
+const batch = render("batch");
 const cfg: Obj = parseYaml(api);
+const batchCfg: Obj = parseYaml(batch);
 
 const listener = (name: string): Obj =>
   cfg.static_resources.listeners.find((l: Obj) => l.name === name);
@@ -36,8 +52,8 @@ describe("proto check (Envoy's own API protos)", () => {
     await checkEnvoyConfig("{}"); // builds / loads the cached descriptor set once
   }, 120_000);
 
-  it("accepts the rendered config of both services of a two-service stack", async () => {
-    for (const text of [api, worker]) {
+  it("accepts the rendered config of every service of the stack (with and without a port)", async () => {
+    for (const text of [api, worker, batch]) {
       const result = await checkEnvoyConfig(text);
       expect(result.errors).toEqual([]);
       expect(result.ok).toBe(true);
@@ -45,10 +61,18 @@ describe("proto check (Envoy's own API protos)", () => {
   });
 
   it("accepts a one-service stack (no peers: outbound only has the 404 host)", async () => {
-    const result = await checkEnvoyConfig(
-      renderEnvoyConfig({ ...stack, service: "solo", peers: [] }),
-    );
-    expect(result.errors).toEqual([]);
+    for (const port of [undefined, 8080]) {
+      const result = await checkEnvoyConfig(
+        renderEnvoyConfig({ ...stack, service: "solo", port, peers: [] }),
+      );
+      expect(result.errors).toEqual([]);
+    }
+  });
+
+  it("fails on a misspelled RBAC field", async () => {
+    const bad = await checkEnvoyConfig(api.replace("principal_name:", "principal:"));
+    expect(bad.ok).toBe(false);
+    expect(bad.errors.join("\n")).toContain("principal");
   });
 
   it("fails on a misspelled field, also inside a typed_config", async () => {
@@ -98,8 +122,8 @@ describe("proto check (Envoy's own API protos)", () => {
 
   it("rejects deprecated fields", async () => {
     const dep = api.replace(
-      "name: local_app\n      type: STATIC\n",
-      "name: local_app\n      type: STATIC\n      max_requests_per_connection: 100\n",
+      "name: runner\n      type: STATIC\n",
+      "name: runner\n      type: STATIC\n      max_requests_per_connection: 100\n",
     );
     expect(dep).not.toBe(api);
     const result = await checkEnvoyConfig(dep);
@@ -138,28 +162,94 @@ describe("security properties of the rendered config", () => {
     expect(sans.map((s: Obj) => s.matcher.exact)).toEqual([
       CONTROL_PLANE_SPIFFE_ID,
       "spiffe://demo/api",
+      "spiffe://demo/batch",
       "spiffe://demo/worker",
     ]);
   });
 
-  it("inbound HCM enforces HTTP/2 by codec, routes to 127.0.0.1:50051 plaintext h2, route timeout 0s", () => {
+  it("a service without a port lets only the control plane through TLS", () => {
+    const tls = batchCfg.static_resources.listeners[0].filter_chains[0].transport_socket;
+    const sans =
+      tls.typed_config.common_tls_context.validation_context.match_typed_subject_alt_names;
+    expect(sans).toEqual([{ san_type: "URI", matcher: { exact: CONTROL_PLANE_SPIFFE_ID } }]);
+  });
+
+  it("inbound HCM enforces HTTP/2 by codec; runtime + health -> the runner on 127.0.0.1:50051, the rest -> the app's port", () => {
     const h = hcm("inbound");
     expect(h.codec_type).toBe("HTTP2");
-    const route = h.route_config.virtual_hosts[0].routes[0].route;
-    expect(route).toEqual({ cluster: "local_app", timeout: "0s" });
-    const local = cluster("local_app");
-    expect(
-      local.load_assignment.endpoints[0].lb_endpoints[0].endpoint.address.socket_address,
-    ).toEqual({
-      address: "127.0.0.1",
-      port_value: 50051,
+    const routes = h.route_config.virtual_hosts[0].routes;
+    expect(routes).toEqual([
+      {
+        match: { prefix: "/iac.controlplane.v1.Runtime/" },
+        route: { cluster: "runner", timeout: "0s" },
+      },
+      { match: { prefix: "/grpc.health.v1.Health/" }, route: { cluster: "runner", timeout: "0s" } },
+      { match: { prefix: "/" }, route: { cluster: "app", timeout: "0s" } },
+    ]);
+    const endpoint = (c: Obj) =>
+      c.load_assignment.endpoints[0].lb_endpoints[0].endpoint.address.socket_address;
+    expect(endpoint(cluster("runner"))).toEqual({ address: "127.0.0.1", port_value: 50051 });
+    expect(endpoint(cluster("app"))).toEqual({ address: "127.0.0.1", port_value: 8080 });
+    for (const name of ["runner", "app"]) {
+      const local = cluster(name);
+      expect(local.transport_socket).toBeUndefined(); // plaintext inside the shared netns
+      const opts =
+        local.typed_extension_protocol_options[
+          "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
+        ];
+      expect(opts.explicit_http_config.http2_protocol_options).toBeDefined();
+    }
+  });
+
+  it("RBAC: runtime + health only for the control plane; everything else only for the stack's services", () => {
+    const filters = hcm("inbound").http_filters;
+    expect(filters.map((f: Obj) => f.name)).toEqual([
+      "envoy.filters.http.rbac",
+      "envoy.filters.http.router",
+    ]);
+    const rules = filters[0].typed_config.rules;
+    expect(rules.action).toBe("ALLOW");
+    expect(Object.keys(rules.policies).sort()).toEqual(["control-plane", "peers"]);
+    const runnerPaths = [
+      { url_path: { path: { prefix: "/iac.controlplane.v1.Runtime/" } } },
+      { url_path: { path: { prefix: "/grpc.health.v1.Health/" } } },
+    ];
+    expect(rules.policies["control-plane"]).toEqual({
+      permissions: runnerPaths,
+      principals: [{ authenticated: { principal_name: { exact: CONTROL_PLANE_SPIFFE_ID } } }],
     });
-    expect(local.transport_socket).toBeUndefined(); // plaintext inside the shared netns
-    const opts =
-      local.typed_extension_protocol_options[
-        "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
-      ];
-    expect(opts.explicit_http_config.http2_protocol_options).toBeDefined();
+    expect(rules.policies.peers).toEqual({
+      permissions: [{ not_rule: { or_rules: { rules: runnerPaths } } }],
+      principals: ["api", "batch", "worker"].map((s) => ({
+        authenticated: { principal_name: { exact: `spiffe://demo/${s}` } },
+      })),
+    });
+  });
+
+  it("a service without a port: no app cluster, no peer policy, everything but runtime + health is 404", () => {
+    const h = batchCfg.static_resources.listeners[0].filter_chains[0].filters[0].typed_config;
+    expect(h.route_config.virtual_hosts[0].routes.at(-1)).toEqual({
+      match: { prefix: "/" },
+      direct_response: { status: 404 },
+    });
+    expect(h.route_config.virtual_hosts[0].routes.filter((r: Obj) => r.route)).toHaveLength(2);
+    expect(Object.keys(h.http_filters[0].typed_config.rules.policies)).toEqual(["control-plane"]);
+    expect(batchCfg.static_resources.clusters.map((c: Obj) => c.name)).not.toContain("app");
+  });
+
+  it("the runner is reachable by no route other than its two path prefixes", () => {
+    for (const doc of [cfg, batchCfg]) {
+      for (const l of doc.static_resources.listeners) {
+        const routes =
+          l.filter_chains[0].filters[0].typed_config.route_config.virtual_hosts.flatMap(
+            (v: Obj) => v.routes,
+          );
+        for (const r of routes.filter((x: Obj) => x.route?.cluster === "runner"))
+          expect(r.match.prefix).toMatch(
+            /^\/(iac\.controlplane\.v1\.Runtime|grpc\.health\.v1\.Health)\/$/,
+          );
+      }
+    }
   });
 
   it("inbound hardening: path normalisation, no underscores in headers, XFCC with the caller's URI", () => {
@@ -173,7 +263,7 @@ describe("security properties of the rendered config", () => {
     expect(inboundTls().disable_stateless_session_resumption).toBe(true);
   });
 
-  it("outbound on 127.0.0.1:15001 routes by authority to per-peer mTLS clusters", () => {
+  it("outbound on 127.0.0.1:15001 routes by authority to per-peer mTLS clusters of peers with a port", () => {
     expect(listener("outbound").address.socket_address).toEqual({
       address: "127.0.0.1",
       port_value: 15001,
@@ -185,6 +275,8 @@ describe("security properties of the rendered config", () => {
     );
     expect(worker.routes[0].route).toEqual({ cluster: "peer_worker", timeout: "0s" });
     expect(hosts.some((v: Obj) => v.name === "api")).toBe(false); // no route to itself
+    expect(hosts.some((v: Obj) => v.name === "batch")).toBe(false); // batch serves no peers
+    expect(cluster("peer_batch")).toBeUndefined();
     expect(hosts.at(-1).domains).toEqual(["*"]);
     expect(hosts.at(-1).routes[0].direct_response.status).toBe(404);
     const domains = hosts.flatMap((v: Obj) => v.domains);
@@ -273,21 +365,34 @@ describe("security properties of the rendered config", () => {
 });
 
 describe("rendering", () => {
+  it("rejects ports that are not 1-65535 or that the sidecar and the runner use", () => {
+    for (const port of [0, 65536, 1.5, ...RESERVED_PORTS]) {
+      expect(() => renderEnvoyConfig({ ...stack, service: "api", port, peers: [] })).toThrow(
+        /invalid port/,
+      );
+      expect(() =>
+        renderEnvoyConfig({ ...stack, service: "api", peers: [{ name: "b", port }] }),
+      ).toThrow(/invalid port of peer b/);
+    }
+    expect(RESERVED_PORTS).toEqual([15000, 15001, 9901, 50051]);
+  });
+
   it("rejects values that are not DNS labels / safe paths (no YAML injection)", () => {
     expect(() => renderEnvoyConfig({ ...stack, service: 'api"\nadmin:', peers: [] })).toThrow(
       /invalid service/,
     );
-    expect(() => renderEnvoyConfig({ ...stack, service: "api", peers: ["Bad_Peer"] })).toThrow(
-      /invalid peer/,
-    );
+    expect(() =>
+      renderEnvoyConfig({ ...stack, service: "api", peers: [{ name: "Bad_Peer" }] }),
+    ).toThrow(/invalid peer/);
     expect(() =>
       renderEnvoyConfig({ ...stack, service: "api", peers: [], certDir: "/etc/x y" }),
     ).toThrow(/certDir/);
   });
 
   it("is deterministic and independent of peer order", () => {
-    const a = renderEnvoyConfig({ ...stack, service: "api", peers: ["b", "a"] });
-    const b = renderEnvoyConfig({ ...stack, service: "api", peers: ["a", "b", "a"] });
+    const p = (...names: string[]) => names.map((name) => ({ name, port: 7000 }));
+    const a = renderEnvoyConfig({ ...stack, service: "api", peers: p("b", "a") });
+    const b = renderEnvoyConfig({ ...stack, service: "api", peers: p("a", "b", "a") });
     expect(a).toBe(b);
   });
 
@@ -316,11 +421,12 @@ describe("rendering", () => {
     });
 
     it("writes <stateDir>/<project>/envoy/<service>.yaml, 0644", async () => {
-      const file = await writeEnvoyConfig(dir, { ...stack, service: "api", peers: ["worker"] });
+      const peers = [{ name: "worker", port: 7000 }];
+      const file = await writeEnvoyConfig(dir, { ...stack, service: "api", peers });
       expect(file).toBe(path.join(dir, "demo", "envoy", "api.yaml"));
       expect((await stat(file)).mode & 0o777).toBe(0o644);
       expect(await readFile(file, "utf8")).toBe(
-        renderEnvoyConfig({ ...stack, service: "api", peers: ["worker"] }),
+        renderEnvoyConfig({ ...stack, service: "api", peers }),
       );
     });
   });

@@ -27,6 +27,37 @@ async function loadError(name: string, text: string): Promise<UsageError> {
 }
 
 describe("loadReposFile", () => {
+  it("reads port: (the port the app serves its peers on); none = not reachable by peers", async () => {
+    const specs = await loadReposFile(
+      file(
+        "ports.yaml",
+        "services:\n  - slug: gh:acme/api\n    port: 8080\n  - slug: gh:acme/worker\n  - gh:acme/plain\n",
+      ),
+    );
+    expect(specs.map((s) => s.port)).toEqual([8080, undefined, undefined]);
+    expect("port" in specs[1]!).toBe(false);
+  });
+
+  it.each([
+    ["0", /port 0 is not a port number \(an integer 1-65535\)/],
+    ["65536", /port 65536 is not a port number/],
+    ["8080.5", /port 8080.5 is not a port number/],
+    ['"8080"', /port "8080" is not a port number/],
+    ["-1", /port -1 is not a port number/],
+    ["15000", /port 15000 is reserved \(15000, 15001, 9901, 50051/],
+    ["15001", /port 15001 is reserved/],
+    ["9901", /port 9901 is reserved/],
+    ["50051", /port 50051 is reserved/],
+  ])("refuses port: %s with a clear error naming the entry", async (value, message) => {
+    const err = await loadError(
+      `bad-port-${value.replace(/\W/g, "_")}.yaml`,
+      `services:\n  - slug: gh:acme/api\n    port: ${value}\n`,
+    );
+    expect(err.message).toMatch(/entry 0 \(gh:acme\/api\)/);
+    expect(err.message).toMatch(message);
+    expect(err.hint).toMatch(/port: 8080/);
+  });
+
   it("reads a YAML list of slugs", async () => {
     const specs = await loadReposFile(
       file("list.yaml", "- gh:pypa/sampleproject#main\n- file:./hello\n"),

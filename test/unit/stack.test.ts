@@ -37,6 +37,8 @@ describe("stack vars", () => {
     await writeStackVars(dir, vars);
     expect(await readStackVars(dir)).toEqual(vars);
     expect(vars).toMatchObject({ project: "p1", network_name: "net1", sidecar: "none" });
+    // The runner's runtime API is for the control plane only (as Envoy's RBAC rule).
+    expect(vars.allowed_callers).toEqual(["spiffe://iac/control-plane"]);
     expect(await readdir(dir)).toEqual(["terraform.tfvars.json"]);
   });
 
