@@ -3,7 +3,7 @@
 // turns a second concurrent operation on the same project into 409.
 import { randomUUID } from "node:crypto";
 import type { DeployEvent, EventSink } from "../kernel/events.js";
-import { errorMessage, IacError } from "../kernel/errors.js";
+import { type ErrorCode, errorMessage, IacError } from "../kernel/errors.js";
 
 export type OperationKind = "deploy" | "destroy";
 export type OperationStatus = "running" | "succeeded" | "failed" | "cancelled";
@@ -95,6 +95,7 @@ export class Operation {
 
 export class ProjectBusyError extends IacError {
   override name = "ProjectBusyError";
+  override readonly code: ErrorCode = "busy";
   constructor(readonly running: Operation) {
     super(
       `project '${running.project}' already has a ${running.kind} in progress (${running.id})`,

@@ -10,7 +10,7 @@ import {
   type ServiceError,
   type sendUnaryData,
 } from "@grpc/grpc-js";
-import { errorMessage, IacError } from "../kernel/errors.js";
+import { catalogueEntry, formatError } from "../kernel/errors.js";
 import {
   ControlPlaneService,
   type ControlPlaneServer,
@@ -19,9 +19,8 @@ import {
   HealthStatus_Status,
 } from "../gen/controlplane.js";
 import type { AuthOutcome } from "./auth.js";
-import { type Operation, ProjectBusyError } from "./deployments.js";
+import type { Operation } from "./deployments.js";
 import type { ControlPlaneHealth, DeployReport } from "./pipeline.js";
-import { RequestValidationError } from "./schemas.js";
 import { prepareSocketPath } from "./socket.js";
 
 export interface GrpcHandlers {
@@ -36,12 +35,7 @@ function grpcError(code: status, details: string): Partial<ServiceError> {
 }
 
 function toGrpcError(err: unknown): Partial<ServiceError> {
-  if (err instanceof RequestValidationError) return grpcError(status.INVALID_ARGUMENT, err.message);
-  if (err instanceof ProjectBusyError)
-    return grpcError(status.ABORTED, `${err.message}; ${err.hint}`);
-  if (err instanceof IacError)
-    return grpcError(status.INTERNAL, err.hint ? `${err.message} (${err.hint})` : err.message);
-  return grpcError(status.INTERNAL, errorMessage(err));
+  return grpcError(catalogueEntry(err).grpcStatus, formatError(err, { oneLine: true }));
 }
 
 function authError(o: Extract<AuthOutcome, { ok: false }>): Partial<ServiceError> {

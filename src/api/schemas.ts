@@ -2,6 +2,7 @@
 // themselves are parsed by the same code as the repos file (400 naming the bad one).
 import { z } from "zod";
 import { RESERVED_PORTS } from "../mesh/envoy.js";
+import { UsageError } from "../kernel/errors.js";
 
 export const MAX_SERVICES = 50;
 export const MAX_BODY_BYTES = 64 * 1024;
@@ -97,16 +98,19 @@ export const logsQuerySchema = z.object({
 export const serviceParamsSchema = z.object({ name: dnsLabel });
 export const deploymentParamsSchema = z.object({ id: z.uuid("expected a deployment id (UUID)") });
 
-export class RequestValidationError extends Error {
+/** A request that does not match its schema: a UsageError naming every failing field. */
+export class RequestValidationError extends UsageError {
   override name = "RequestValidationError";
   constructor(
     readonly where: "body" | "query" | "params",
     readonly issues: Array<{ field: string; message: string }>,
-    readonly hint?: string,
+    hint?: string,
   ) {
     const first = issues[0];
     super(
       `invalid ${where}: ${first ? `${first.field || "(root)"}: ${first.message}` : "bad request"}`,
+      hint,
+      { field: first?.field },
     );
   }
 }

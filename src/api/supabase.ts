@@ -4,10 +4,12 @@
 // Errors a user's token causes come back as verdicts; anything that means "Supabase cannot
 // answer right now" (network, timeout, 5xx, 429, our API key refused) is thrown as
 // SupabaseUnavailableError so the caller fails closed (503).
+import { type ErrorCode, IacError } from "../kernel/errors.js";
 import { createLocalJWKSet, type JSONWebKeySet, type JWTVerifyGetKey } from "jose";
 
-export class SupabaseUnavailableError extends Error {
+export class SupabaseUnavailableError extends IacError {
   override name = "SupabaseUnavailableError";
+  override readonly code: ErrorCode = "unavailable";
 }
 
 export interface SupabaseUser {

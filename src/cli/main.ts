@@ -1,8 +1,7 @@
 // `iac`: the command-line front end. Each command lives in src/cli/<name>.ts and
 // registers itself on the program; this file only wires them and maps errors to exit codes.
 import { Command, CommanderError } from "commander";
-import { ConfigError } from "../kernel/config.js";
-import { IacError, UsageError } from "../kernel/errors.js";
+import { catalogueEntry, formatError } from "../kernel/errors.js";
 import { registerDeployCommands } from "./deploy.js";
 import { registerImagesCommand } from "./images.js";
 import { registerInspectCommand } from "./inspect.js";
@@ -31,16 +30,13 @@ export function buildProgram(): Command {
 }
 
 export function exitCodeFor(err: unknown): number {
-  if (err instanceof UsageError || err instanceof ConfigError) return 2;
   if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : 2;
-  return 1;
+  return catalogueEntry(err).exitCode;
 }
 
 export function reportError(err: unknown): void {
   if (err instanceof CommanderError) return; // commander already printed it
-  const msg = err instanceof Error ? err.message : String(err);
-  process.stderr.write(`iac: error: ${msg}\n`);
-  if (err instanceof IacError && err.hint) process.stderr.write(`  hint: ${err.hint}\n`);
+  process.stderr.write(`iac: error: ${formatError(err, { indent: "  " })}\n`);
 }
 
 async function main(argv: string[]): Promise<void> {

@@ -89,17 +89,21 @@ function parseEntry(
   origin: string,
   baseDir: string,
   opts: ParseServiceListOptions,
+  /** The entry's path in the document (`slugs.2`, `services.0`): UsageError.field. */
+  base: string,
 ): ServiceSpec {
   const slugOpts = { baseDir, allowFile: opts.allowFile };
   if (typeof entry === "string") {
     const where = `${origin}: entry ${index} (${entry})`;
-    const slug = withWhere(where, () => parseSlug(entry, slugOpts));
+    const slug = withWhere(where, base, () => parseSlug(entry, slugOpts));
     return { name: serviceNameFor(slug), slug, env: {} };
   }
+  const field = (sub: string) => `${base}.${sub}`;
   if (!isRecord(entry))
     throw new UsageError(
       `${origin}: entry ${index}: expected a slug string or a mapping with 'slug'`,
       SHAPE_HINT,
+      { field: base },
     );
   const rawSlug = entry.slug;
   const label = typeof rawSlug === "string" ? rawSlug : "no slug";
@@ -109,34 +113,45 @@ function parseEntry(
       throw new UsageError(
         `${where}: unknown key '${key}'`,
         `allowed keys: ${[...ENTRY_KEYS].join(", ")}`,
+        { field: field(key) },
       );
   }
   if (typeof rawSlug !== "string")
-    throw new UsageError(`${where}: 'slug' is required and must be a string`);
-  const slug = withWhere(where, () => parseSlug(rawSlug, slugOpts));
+    throw new UsageError(`${where}: 'slug' is required and must be a string`, undefined, {
+      field: field("slug"),
+    });
+  const slug = withWhere(where, field("slug"), () => parseSlug(rawSlug, slugOpts));
   let name = serviceNameFor(slug);
   if (entry.name !== undefined) {
     if (typeof entry.name !== "string" || !DNS_LABEL_RE.test(entry.name))
       throw new UsageError(
         `${where}: name ${JSON.stringify(entry.name)} is not a DNS label`,
         "use lowercase letters, digits and '-', 1-63 characters, not starting or ending with '-'",
+        { field: field("name") },
       );
     name = entry.name;
   }
-  const spec: ServiceSpec = { name, slug, env: parseEnv(entry.env, where) };
-  const port = parsePortValue(entry.port, where);
+  const env = withWhere("", field("env"), () => parseEnv(entry.env, where));
+  const spec: ServiceSpec = { name, slug, env };
+  const port = withWhere("", field("port"), () => parsePortValue(entry.port, where));
   if (port !== undefined) spec.port = port;
-  if (entry.entrypoint !== undefined)
-    spec.entrypoint = parseEntrypointValue(entry.entrypoint, where);
+  if (entry.entrypoint !== undefined) {
+    const value = entry.entrypoint;
+    spec.entrypoint = withWhere("", field("entrypoint"), () => parseEntrypointValue(value, where));
+  }
   return spec;
 }
 
-function withWhere<T>(where: string, fn: () => T): T {
+/** Runs fn; an IacError from it becomes a UsageError prefixed with `where` and naming `field`. */
+function withWhere<T>(where: string, field: string, fn: () => T): T {
   try {
     return fn();
   } catch (err) {
     if (err instanceof IacError)
-      throw new UsageError(`${where}: ${err.message}`, err.hint, { cause: err });
+      throw new UsageError(where ? `${where}: ${err.message}` : err.message, err.hint, {
+        cause: err,
+        field,
+      });
     throw err;
   }
 }
@@ -152,6 +167,7 @@ export function parseServiceList(
   opts: ParseServiceListOptions = {},
 ): ServiceSpec[] {
   let list: unknown[];
+  let key: string | undefined;
   if (Array.isArray(doc)) list = doc;
   else if (isRecord(doc)) {
     const keys = Object.keys(doc);
@@ -160,6 +176,7 @@ export function parseServiceList(
       throw new UsageError(`${origin}: unknown top-level key '${extra[0]}'`, SHAPE_HINT);
     if ("services" in doc && "slugs" in doc)
       throw new UsageError(`${origin}: use either 'services' or 'slugs', not both`, SHAPE_HINT);
+    key = "services" in doc ? "services" : "slugs";
     const value = doc.services ?? doc.slugs;
     if (!Array.isArray(value))
       throw new UsageError(
@@ -178,7 +195,8 @@ export function parseServiceList(
     );
   }
   if (list.length === 0) throw new UsageError(`${origin}: the service list is empty`, SHAPE_HINT);
-  const specs = list.map((entry, i) => parseEntry(entry, i, origin, baseDir, opts));
+  const at = (i: number) => (key ? `${key}.${i}` : String(i));
+  const specs = list.map((entry, i) => parseEntry(entry, i, origin, baseDir, opts, at(i)));
   const seen = new Map<string, number>();
   specs.forEach((spec, i) => {
     const j = seen.get(spec.name);
@@ -186,6 +204,7 @@ export function parseServiceList(
       throw new UsageError(
         `${origin}: entries ${j} (${specs[j]!.slug.raw}) and ${i} (${spec.slug.raw}) both have the service name '${spec.name}'`,
         "give one of them a distinct `name:` (services: [{slug: ..., name: ...}])",
+        { field: key === "services" ? `${at(i)}.name` : at(i) },
       );
     seen.set(spec.name, i);
   });

@@ -6,9 +6,12 @@ import { homedir } from "node:os";
 import path from "node:path";
 import { parseEnv } from "node:util";
 import { z } from "zod";
+import { type ErrorCode, IacError } from "./errors.js";
 
-export class ConfigError extends Error {
+/** Invalid settings (environment, flags): CLI exit code 2. */
+export class ConfigError extends IacError {
   override readonly name = "ConfigError";
+  override readonly code: ErrorCode = "config";
 }
 
 const dnsLabel = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;

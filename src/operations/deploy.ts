@@ -10,7 +10,7 @@ import { HealthStatus_Status } from "../gen/controlplane.js";
 import { buildImage } from "../image/build.js";
 import { writeEnvoyConfig } from "../mesh/envoy.js";
 import { detectEntrypoint } from "../detect/entrypoint.js";
-import { IacError, UsageError, errorMessage } from "../kernel/errors.js";
+import { UsageError, errorMessage, formatError } from "../kernel/errors.js";
 import { type EventSink, logEvent, noopSink, stageEvent } from "../kernel/events.js";
 import { fetchSource } from "../source/fetch.js";
 import { mapLimit } from "../platform/limit.js";
@@ -116,8 +116,7 @@ async function prepareService(
       },
     };
   } catch (err) {
-    report.error =
-      errorMessage(err) + (err instanceof IacError && err.hint ? `\nhint: ${err.hint}` : "");
+    report.error = formatError(err);
     onEvent(stageEvent("failed", spec.name, errorMessage(err).split("\n")[0]));
     return { report };
   }

@@ -2,7 +2,7 @@
 // service failing is reported in its result and never stops the others.
 import type { Config } from "../kernel/config.js";
 import { detectEntrypoint } from "../detect/entrypoint.js";
-import { IacError, errorMessage } from "../kernel/errors.js";
+import { errorMessage, formatError } from "../kernel/errors.js";
 import { type EventSink, noopSink, stageEvent } from "../kernel/events.js";
 import { fetchSource } from "../source/fetch.js";
 import { mapLimit } from "../platform/limit.js";
@@ -23,10 +23,7 @@ export interface InspectResult {
   source?: Source;
 }
 
-function describe(err: unknown): string {
-  const msg = errorMessage(err);
-  return err instanceof IacError && err.hint ? `${msg} (hint: ${err.hint})` : msg;
-}
+const describe = (err: unknown): string => formatError(err, { oneLine: true });
 
 export async function inspectService(
   spec: ServiceSpec,

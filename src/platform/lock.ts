@@ -3,10 +3,11 @@
 // is stale and taken over.
 import { open, readFile, rm } from "node:fs/promises";
 import { hostname } from "node:os";
-import { IacError } from "../kernel/errors.js";
+import { type ErrorCode, IacError } from "../kernel/errors.js";
 
 export class LockedError extends IacError {
   override name = "LockedError";
+  override readonly code: ErrorCode = "busy";
 }
 
 interface LockInfo {

@@ -24,7 +24,7 @@ export class RuntimeCallError extends IacError {
   override name = "RuntimeCallError";
   constructor(
     message: string,
-    readonly code?: GrpcStatus,
+    readonly grpcCode?: GrpcStatus,
     hint?: string,
     options?: { cause?: unknown },
   ) {
@@ -134,7 +134,7 @@ export async function waitForServing(
   if (last) return last;
   throw new RuntimeCallError(
     `${target.serverName} at ${target.host}:${target.port} did not answer within ${Math.round(opts.deadlineMs / 1000)} s: ${lastErr?.message ?? "no attempt"}`,
-    lastErr instanceof RuntimeCallError ? lastErr.code : undefined,
+    lastErr instanceof RuntimeCallError ? lastErr.grpcCode : undefined,
     "check the container's logs (`docker logs <project>-<service>`) and its certificates",
     { cause: lastErr },
   );

@@ -6,6 +6,7 @@ import { mkdir } from "node:fs/promises";
 import path from "node:path";
 import { PassThrough, Readable } from "node:stream";
 import { childEnv, type Config } from "../kernel/config.js";
+import { IacError } from "../kernel/errors.js";
 import { isFullSha } from "../intake/slug.js";
 import { type Ctx, FetchError } from "./context.js";
 import { extractTarSafely } from "./extract.js";
@@ -17,7 +18,9 @@ interface GitResult {
   stderr: string;
 }
 
-export class GitError extends Error {
+/** A git command failed; classifyGit turns it into a FetchError naming the slug. */
+export class GitError extends IacError {
+  override name = "GitError";
   constructor(
     message: string,
     readonly stderr: string,

@@ -2,6 +2,7 @@
 // Soft failures (rate limit, network, 5xx) let fetch fall back to git; hard ones name the slug.
 import { Readable } from "node:stream";
 import type { Config } from "../kernel/config.js";
+import { IacError } from "../kernel/errors.js";
 import { isFullSha } from "../intake/slug.js";
 import { type Ctx, FetchError, isTimeout, timeoutSignal } from "./context.js";
 import { extractTarSafely } from "./extract.js";
@@ -18,7 +19,10 @@ function apiHeaders(config: Config, accept: string): Record<string, string> {
 }
 
 /** A failure of the tarball path that a git clone might get around (network, 5xx, rate limit). */
-export class SoftFailure extends Error {}
+/** A GitHub API failure that lets fetch fall back to git (never leaves source/). */
+export class SoftFailure extends IacError {
+  override name = "SoftFailure";
+}
 
 async function apiGet(ctx: Ctx, url: string, accept: string): Promise<Response> {
   try {

@@ -189,3 +189,38 @@ describe("parseServiceList (API bodies)", () => {
     );
   });
 });
+
+describe("UsageError.field names the failing part of the document", () => {
+  const fieldOf = (doc: unknown): string | undefined => {
+    try {
+      parseServiceList(doc, "request body", dir);
+    } catch (err) {
+      expect(err).toBeInstanceOf(UsageError);
+      return (err as UsageError).field;
+    }
+    throw new Error("expected a UsageError");
+  };
+  it.each([
+    ["bad slug in slugs", { slugs: ["gh:a/b", "a/b"] }, "slugs.1"],
+    [
+      "bad slug in services",
+      { services: [{ slug: "gh:a/b" }, { slug: "nope" }] },
+      "services.1.slug",
+    ],
+    ["missing slug", { services: [{ name: "x" }] }, "services.0.slug"],
+    ["bad name", { services: [{ slug: "gh:a/b", name: "UPPER" }] }, "services.0.name"],
+    ["unknown entry key", { services: [{ slug: "gh:a/b", port: 1 }] }, "services.0.port"],
+    ["bad env", { services: [{ slug: "gh:a/b", env: { "1X": "v" } }] }, "services.0.env"],
+    ["bad entrypoint", { services: [{ slug: "gh:a/b", entrypoint: 3 }] }, "services.0.entrypoint"],
+    ["duplicate names (slugs)", { slugs: ["gh:a/api", "gh:b/api"] }, "slugs.1"],
+    [
+      "duplicate names (services)",
+      { services: [{ slug: "gh:a/api" }, { slug: "gh:b/api" }] },
+      "services.1.name",
+    ],
+    ["bare list", ["gh:a/b", "::"], "1"],
+    ["top level", { other: [] }, undefined],
+  ])("%s", (_name, doc, field) => {
+    expect(fieldOf(doc)).toBe(field);
+  });
+});

@@ -1,16 +1,18 @@
 // The API's one error mapper: typed errors thrown by routes become JSON
-// `{error, message, hint?, ...}` with the right status; nothing else shapes error replies.
+// `{error, message, hint?, field?, ...}` with the status from the error catalogue
+// (kernel/errors.ts); nothing else shapes error replies.
 import type { FastifyReply } from "fastify";
 import type { ApiApp } from "../context.js";
-import { errorMessage, IacError, NotFoundError, UsageError } from "../../kernel/errors.js";
+import { catalogueEntry, errorMessage, IacError, UsageError } from "../../kernel/errors.js";
 import { ProjectBusyError } from "../deployments.js";
 import { MAX_BODY_BYTES, RequestValidationError } from "../schemas.js";
 
-/** An error with its HTTP status and code decided where it is thrown. */
-export class HttpError extends Error {
+/** An error whose HTTP status and `error` string are decided where it is thrown. */
+export class HttpError extends IacError {
+  override name = "HttpError";
   constructor(
     readonly status: number,
-    readonly code: string,
+    readonly httpCode: string,
     message: string,
     readonly extra: Record<string, unknown> = {},
   ) {
@@ -37,28 +39,19 @@ export function registerErrorHandlers(app: ApiApp): void {
   );
   app.setErrorHandler((err: unknown, req, reply) => {
     if (err instanceof HttpError)
-      return errorReply(reply, err.status, err.code, err.message, err.extra);
-    if (err instanceof RequestValidationError) {
-      return errorReply(reply, 400, "invalid_request", err.message, {
-        field: err.issues[0]?.field,
-        issues: err.issues,
-        hint: err.hint,
-      });
-    }
-    if (err instanceof ProjectBusyError) {
-      return errorReply(reply, 409, "project_busy", err.message, {
-        id: err.running.id,
-        kind: err.running.kind,
-        status_url: `/deployments/${err.running.id}`,
-        hint: err.hint,
-      });
-    }
-    if (err instanceof NotFoundError)
-      return errorReply(reply, 404, "not_found", err.message, { hint: err.hint });
-    if (err instanceof UsageError)
-      return errorReply(reply, 400, "invalid_request", err.message, { hint: err.hint });
+      return errorReply(reply, err.status, err.httpCode, err.message, err.extra);
     if (err instanceof IacError) {
-      return errorReply(reply, 500, "pipeline_error", err.message, { hint: err.hint });
+      const entry = catalogueEntry(err);
+      const extra: Record<string, unknown> = {};
+      if (err instanceof UsageError && err.field !== undefined) extra.field = err.field;
+      if (err instanceof RequestValidationError) extra.issues = err.issues;
+      if (err instanceof ProjectBusyError) {
+        extra.id = err.running.id;
+        extra.kind = err.running.kind;
+        extra.status_url = `/deployments/${err.running.id}`;
+      }
+      if (err.hint !== undefined) extra.hint = err.hint;
+      return errorReply(reply, entry.httpStatus, entry.httpError, err.message, extra);
     }
     const fe = err as { statusCode?: number; code?: string; message?: string };
     if (fe.code === "FST_ERR_CTP_BODY_TOO_LARGE") {

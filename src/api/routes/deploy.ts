@@ -26,9 +26,7 @@ function toSpecs(
     return parseServiceList(doc, "POST /deploy", process.cwd(), { allowFile });
   } catch (err) {
     if (err instanceof UsageError) {
-      // "entry 2 (...)" or "entries 0 (...) and 3 (...)": the later one is the culprit.
-      const m = /entr(?:y|ies) (\d+)(?: \([^)]*\) and (\d+))?/.exec(err.message);
-      const field = m ? `${key}.${m[2] ?? m[1]}${key === "services" ? ".slug" : ""}` : key;
+      const field = err.field ?? key;
       throw new RequestValidationError("body", [{ field, message: err.message }], err.hint);
     }
     throw err;
