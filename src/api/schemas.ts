@@ -3,16 +3,14 @@
 import { z } from "zod";
 import { RESERVED_PORTS } from "../mesh/envoy.js";
 import { UsageError } from "../kernel/errors.js";
+import { DNS_LABEL_RE } from "../kernel/names.js";
 
 export const MAX_SERVICES = 50;
 export const MAX_BODY_BYTES = 64 * 1024;
 
 const dnsLabel = z
   .string()
-  .regex(
-    /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/,
-    "expected a DNS label: lowercase letters, digits and '-', <= 63 chars",
-  );
+  .regex(DNS_LABEL_RE, "expected a DNS label: lowercase letters, digits and '-', <= 63 chars");
 
 const slug = z
   .string()

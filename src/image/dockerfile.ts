@@ -1,12 +1,13 @@
 // The image's Dockerfile: infra/templates/app.Dockerfile.tmpl with the entrypoint filled in
 // (exec form behind the runner, which is PID 1 in every app image).
 import path from "node:path";
+import { CONTAINER_PATHS } from "../kernel/contract.js";
 import { IacError } from "../kernel/errors.js";
 import type { Entrypoint } from "../kernel/types.js";
 import { REPO_ROOT } from "./wheelhouse.js";
 
 export const TEMPLATE_FILE = path.join(REPO_ROOT, "infra", "templates", "app.Dockerfile.tmpl");
-export const RUNNER_ENTRYPOINT = ["/opt/iac-runner/bin/python", "-m", "iac_runner", "--"];
+export const RUNNER_ENTRYPOINT = [CONTAINER_PATHS.runnerPython, "-m", "iac_runner", "--"];
 export const DOCKERFILE_NAME = "iac.Dockerfile";
 
 export function renderDockerfile(template: string, entrypoint: Pick<Entrypoint, "argv">): string {

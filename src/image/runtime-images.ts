@@ -14,6 +14,7 @@ import {
   type Config,
   type SettingOrigin,
 } from "../kernel/config.js";
+import { DEFAULT_IMAGES } from "../kernel/contract.js";
 import { IacError, ToolError, errorMessage } from "../kernel/errors.js";
 import { dockerClient } from "../platform/docker.js";
 import { runTool } from "../platform/exec.js";
@@ -45,14 +46,14 @@ export interface Substitute {
 export const SUBSTITUTES: readonly Substitute[] = [
   {
     role: "base",
-    official: "python:3.11-slim",
+    official: DEFAULT_IMAGES.base,
     local: "iac-local/python:3.11-slim",
     recipeFiles: ["base/build.sh"],
     rebuildWhenStale: false,
   },
   {
     role: "envoy",
-    official: "envoyproxy/envoy:v1.40.0",
+    official: DEFAULT_IMAGES.envoy,
     local: "iac-local/envoy:v1.40.0",
     recipeFiles: ["envoy/build.sh", "envoy/Dockerfile", "envoy/requirements.txt"],
     rebuildWhenStale: true,

@@ -10,7 +10,8 @@ import path from "node:path";
 import { parseDocument } from "yaml";
 import { RESERVED_PORTS } from "../mesh/envoy.js";
 import { IacError, UsageError } from "../kernel/errors.js";
-import { DNS_LABEL_RE, parseSlug, serviceNameFor, type ParseSlugOptions } from "./slug.js";
+import { DNS_LABEL_HINT, isDnsLabel } from "../kernel/names.js";
+import { parseSlug, serviceNameFor, type ParseSlugOptions } from "./slug.js";
 import type { ServiceSpec } from "../kernel/types.js";
 
 const ENTRY_KEYS = new Set(["slug", "name", "entrypoint", "env", "port"]);
@@ -123,10 +124,10 @@ function parseEntry(
   const slug = withWhere(where, field("slug"), () => parseSlug(rawSlug, slugOpts));
   let name = serviceNameFor(slug);
   if (entry.name !== undefined) {
-    if (typeof entry.name !== "string" || !DNS_LABEL_RE.test(entry.name))
+    if (typeof entry.name !== "string" || !isDnsLabel(entry.name))
       throw new UsageError(
         `${where}: name ${JSON.stringify(entry.name)} is not a DNS label`,
-        "use lowercase letters, digits and '-', 1-63 characters, not starting or ending with '-'",
+        DNS_LABEL_HINT,
         { field: field("name") },
       );
     name = entry.name;

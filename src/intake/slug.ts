@@ -218,5 +218,3 @@ export function toDnsLabel(s: string): string {
   label = label.slice(0, 63).replace(/-+$/, "");
   return label || "svc";
 }
-
-export const DNS_LABEL_RE = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;

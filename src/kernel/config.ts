@@ -6,15 +6,15 @@ import { homedir } from "node:os";
 import path from "node:path";
 import { parseEnv } from "node:util";
 import { z } from "zod";
+import { DEFAULT_IMAGES } from "./contract.js";
 import { type ErrorCode, IacError } from "./errors.js";
+import { DNS_LABEL_RE, NETWORK_NAME_RE } from "./names.js";
 
 /** Invalid settings (environment, flags): CLI exit code 2. */
 export class ConfigError extends IacError {
   override readonly name = "ConfigError";
   override readonly code: ErrorCode = "config";
 }
-
-const dnsLabel = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
 
 const hostPort = z
   .string()
@@ -41,18 +41,18 @@ const envSchema = z.object({
   GITHUB_API_URL: httpUrl.default("https://api.github.com"),
   GITHUB_SERVER_URL: httpUrl.default("https://github.com"),
   GITHUB_TOKEN: z.string().min(1).optional(),
-  IAC_BASE_IMAGE: z.string().min(1).default("python:3.11-slim"),
-  IAC_ENVOY_IMAGE: z.string().min(1).default("envoyproxy/envoy:v1.40.0"),
+  IAC_BASE_IMAGE: z.string().min(1).default(DEFAULT_IMAGES.base),
+  IAC_ENVOY_IMAGE: z.string().min(1).default(DEFAULT_IMAGES.envoy),
   IAC_PULL_TIMEOUT_S: positiveInt.default(300),
   IAC_DEBIAN_MIRROR: httpUrl.default("http://deb.debian.org/debian"),
   IAC_SIDECAR: z.enum(["envoy", "none"]).default("envoy"),
   IAC_NETWORK: z
     .string()
-    .regex(/^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$/, "expected a Docker network name")
+    .regex(NETWORK_NAME_RE, "expected a Docker network name")
     .default("iacnet"),
   IAC_PROJECT: z
     .string()
-    .regex(dnsLabel, "expected a DNS label: lowercase letters, digits and '-', <= 63 chars")
+    .regex(DNS_LABEL_RE, "expected a DNS label: lowercase letters, digits and '-', <= 63 chars")
     .default("iac"),
   IAC_HTTP_ADDR: hostPort.default("127.0.0.1:8080"),
   IAC_SOCKET_PATH: z.string().min(1).optional(),

@@ -10,22 +10,30 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { parse as parseYaml } from "yaml";
 import { writeFileAtomic } from "../platform/fs.js";
-import { CONTROL_PLANE_SPIFFE_ID, serviceSpiffeId } from "./pki.js";
+import { CONTAINER_PATHS, DEFAULT_IMAGES, PORTS, UIDS } from "../kernel/contract.js";
+import {
+  CONTROL_PLANE_SPIFFE_ID,
+  isDnsLabel,
+  isNetworkName,
+  serviceSpiffeId,
+} from "../kernel/names.js";
 import { UsageError } from "../kernel/errors.js";
 
-export const ENVOY_PORTS = { inbound: 15000, outbound: 15001, metrics: 9901 } as const;
-/** The runner's plaintext gRPC port (Runtime, Health) on the loopback of its network namespace. */
-export const APP_PORT = 50051;
+// Ports, uids, paths and the default image come from kernel/contract.ts (re-exported here
+// under the sidecar's names).
+export const ENVOY_PORTS = {
+  inbound: PORTS.inbound,
+  outbound: PORTS.outbound,
+  metrics: PORTS.metrics,
+} as const;
+export const APP_PORT = PORTS.app;
+export const DEFAULT_ENVOY_IMAGE = DEFAULT_IMAGES.envoy;
+export const ENVOY_UID = UIDS.envoy;
+export const ENVOY_CONFIG_PATH = CONTAINER_PATHS.envoyConfig;
+export const ENVOY_CERT_DIR = CONTAINER_PATHS.certDir;
+export const ENVOY_ADMIN_SOCKET = CONTAINER_PATHS.envoyAdminSocket;
 /** gRPC path prefixes served by the runner; only the control plane may call them. */
 export const RUNNER_PATH_PREFIXES = ["/iac.controlplane.v1.Runtime/", "/grpc.health.v1.Health/"];
-/** Default sidecar image (IAC_ENVOY_IMAGE): a pinned v1.40 release (v1.40.0, 2026-10-01). */
-export const DEFAULT_ENVOY_IMAGE = "envoyproxy/envoy:v1.40.0";
-/** The official image's non-root user (uid:gid 101:101); it must be able to read the certs. */
-export const ENVOY_UID = 101;
-/** Paths inside the sidecar container. */
-export const ENVOY_CONFIG_PATH = "/etc/envoy/envoy.yaml";
-export const ENVOY_CERT_DIR = "/etc/iac/certs";
-export const ENVOY_ADMIN_SOCKET = "/tmp/envoy-admin.sock";
 
 export const TEMPLATE_FILE = fileURLToPath(
   new URL("../../infra/templates/envoy.yaml.tmpl", import.meta.url),
@@ -69,8 +77,6 @@ export interface EnvoyConfigOptions {
   limits?: Partial<EnvoyLimits>;
 }
 
-const dnsLabel = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
-
 /** Ports of the service's network namespace that belong to the sidecar and the runner. */
 export const RESERVED_PORTS: readonly number[] = [
   ENVOY_PORTS.inbound,
@@ -82,7 +88,6 @@ export const RESERVED_PORTS: readonly number[] = [
 function reservedPort(port: number): boolean {
   return RESERVED_PORTS.includes(port);
 }
-const networkName = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$/;
 const absPath = /^\/[A-Za-z0-9._/-]{1,200}$/;
 
 type Scalar = string | number;
@@ -159,16 +164,16 @@ export function renderEnvoyConfig(opts: EnvoyConfigOptions): string {
   const certDir = (opts.certDir ?? ENVOY_CERT_DIR).replace(/\/+$/, "");
   const adminSocket = opts.adminSocket ?? ENVOY_ADMIN_SOCKET;
   const limits = { ...DEFAULT_ENVOY_LIMITS, ...opts.limits };
-  check(dnsLabel.test(project), "project", project, "use a DNS label");
-  check(dnsLabel.test(service), "service", service, "use a DNS label");
-  check(networkName.test(network), "network", network);
+  check(isDnsLabel(project), "project", project, "use a DNS label");
+  check(isDnsLabel(service), "service", service, "use a DNS label");
+  check(isNetworkName(network), "network", network);
   check(absPath.test(certDir), "certDir", certDir, "an absolute path of [A-Za-z0-9._/-]");
   check(absPath.test(adminSocket) && adminSocket.length <= 100, "adminSocket", adminSocket);
   const validPort = (p: number | undefined) =>
     p === undefined || (Number.isInteger(p) && p >= 1 && p <= 65535 && !reservedPort(p));
   check(validPort(opts.port), "port", opts.port, "1-65535, not 15000, 15001, 9901 or 50051");
   for (const peer of opts.peers) {
-    check(dnsLabel.test(peer.name), "peer", peer.name, "use a DNS label");
+    check(isDnsLabel(peer.name), "peer", peer.name, "use a DNS label");
     check(validPort(peer.port), `port of peer ${peer.name}`, peer.port);
   }
   for (const [name, value] of Object.entries(limits)) {

@@ -13,6 +13,15 @@ import path from "node:path";
 import "reflect-metadata"; // @peculiar/x509 (tsyringe) needs the Reflect metadata API first
 import * as x509 from "@peculiar/x509";
 import { IacError, UsageError } from "../kernel/errors.js";
+import {
+  CONTROL_PLANE_SPIFFE_ID,
+  isDnsLabel,
+  isNetworkName,
+  serviceSpiffeId,
+} from "../kernel/names.js";
+
+// The identities are defined in kernel/names.ts; re-exported for the mesh's users.
+export { CONTROL_PLANE_SPIFFE_ID, serviceSpiffeId };
 import type { CertPaths } from "../kernel/types.js";
 
 x509.cryptoProvider.set(webcrypto as ReturnType<typeof x509.cryptoProvider.get>);
@@ -20,7 +29,6 @@ x509.cryptoProvider.set(webcrypto as ReturnType<typeof x509.cryptoProvider.get>)
 type CryptoKey = webcrypto.CryptoKey;
 type CryptoKeyPair = webcrypto.CryptoKeyPair;
 
-export const CONTROL_PLANE_SPIFFE_ID = "spiffe://iac/control-plane";
 export const CONTROL_PLANE_DNS = "iac-control-plane";
 /** Folder (under the secrets dir) of the control plane's client cert. */
 export const CONTROL_PLANE_DIR = "control-plane";
@@ -33,9 +41,6 @@ const DAY_MS = 24 * 60 * 60 * 1000;
 
 const EC_ALG = { name: "ECDSA", namedCurve: "P-256" } as const;
 const SIGN_ALG = { name: "ECDSA", hash: "SHA-256" } as const;
-
-const dnsLabel = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
-const networkName = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$/;
 
 export interface CaFiles {
   certFile: string;
@@ -72,10 +77,6 @@ export interface CertInfo {
   isCa: boolean;
   /** "serverAuth", "clientAuth" (or the OID when unknown). */
   extKeyUsage: string[];
-}
-
-export function serviceSpiffeId(project: string, service: string): string {
-  return `spiffe://${project}/${service}`;
 }
 
 /** SANs of a service leaf, in the order they are written. */
@@ -505,11 +506,11 @@ export interface ServiceCertOptions {
 /** secrets/<project>/<service>/{cert.pem,key.pem,ca.pem}; (re-)issued only when needed. */
 export async function ensureServiceCert(opts: ServiceCertOptions): Promise<IssuedCert> {
   const { project, network, service } = opts;
-  if (!dnsLabel.test(project))
+  if (!isDnsLabel(project))
     throw new UsageError(`invalid project name ${JSON.stringify(project)}`, "use a DNS label");
-  if (!dnsLabel.test(service))
+  if (!isDnsLabel(service))
     throw new UsageError(`invalid service name ${JSON.stringify(service)}`, "use a DNS label");
-  if (!networkName.test(network))
+  if (!isNetworkName(network))
     throw new UsageError(`invalid network name ${JSON.stringify(network)}`);
   if (
     serviceSpiffeId(project, service) === CONTROL_PLANE_SPIFFE_ID ||

@@ -5,6 +5,7 @@ import { createHash } from "node:crypto";
 import { readFile, rm } from "node:fs/promises";
 import path from "node:path";
 import type { Config } from "../kernel/config.js";
+import { UIDS } from "../kernel/contract.js";
 import { waitForServing } from "../runtime/client.js";
 import { HealthStatus_Status } from "../gen/controlplane.js";
 import { buildImage } from "../image/build.js";
@@ -28,10 +29,6 @@ import type { ServiceSpec } from "../kernel/types.js";
 import { assertNetworkUsable, assertUniqueNames, resolveImages } from "./preflight.js";
 import { controlPlaneCerts, withProjectLock } from "./project.js";
 import { statusName } from "./status.js";
-
-/** uid that reads the service's key: the Envoy image's user, or the app image's runner user. */
-const ENVOY_UID = 101;
-const APP_UID = 10001;
 
 export interface ServiceReport {
   name: string;
@@ -98,7 +95,8 @@ async function prepareService(
       network: config.network,
       service: spec.name,
       validityDays: config.certValidityDays,
-      ownerUid: config.sidecar === "envoy" ? ENVOY_UID : APP_UID,
+      // the uid that reads the key: the Envoy image's user, or the app image's runner user
+      ownerUid: config.sidecar === "envoy" ? UIDS.envoy : UIDS.app,
     });
     return {
       report,

@@ -5,7 +5,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import type { Config } from "../kernel/config.js";
 import { writeFileAtomic } from "../platform/fs.js";
-import { CONTROL_PLANE_SPIFFE_ID } from "../mesh/pki.js";
+import { CONTROL_PLANE_SPIFFE_ID } from "../kernel/names.js";
 
 export const INFRA_DIR = fileURLToPath(new URL("../../infra/", import.meta.url));
 
