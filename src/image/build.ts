@@ -37,8 +37,8 @@ export class BuildError extends IacError {
 
 export function sourceUrl(config: Pick<Config, "github">, slug: Slug): string {
   if (slug.kind === "github") return `${config.github.serverUrl}/${slug.owner}/${slug.repo}`;
-  if (slug.kind === "git") return slug.location ?? slug.raw;
-  return `file://${slug.location ?? slug.repo}`;
+  if (slug.kind === "git") return slug.location;
+  return `file://${slug.location}`;
 }
 
 export interface BuildOptions {

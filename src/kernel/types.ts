@@ -1,21 +1,38 @@
 // Types shared along the pipeline: repos file -> slug -> source -> entrypoint -> image -> stack.
 
 /** A parsed repository reference. `raw` is the text the user wrote. */
-export interface Slug {
+/** What every slug has. */
+interface SlugBase {
   raw: string;
-  /** gh: GitHub (API + server URL from config); git: any git+https URL; file: a local path. */
-  kind: "github" | "git" | "file";
-  /** GitHub owner (kind github). */
-  owner?: string;
   /** Repository name (all kinds; for file:, the folder's base name). */
   repo: string;
   /** Branch, tag or commit SHA; undefined = the default branch (HEAD). */
   ref?: string;
   /** Subdirectory inside the repo (monorepos: `gh:o/r//services/api`). */
   subdir?: string;
-  /** Clone URL for kind git (without `git+`), absolute path for kind file. */
-  location?: string;
 }
+
+/** `gh:owner/repo`: GitHub (API + server URL from config). */
+export interface GitHubSlug extends SlugBase {
+  kind: "github";
+  owner: string;
+}
+
+/** `git+https://host/path`: any git server. */
+export interface GitSlug extends SlugBase {
+  kind: "git";
+  /** Clone URL (without `git+`). */
+  location: string;
+}
+
+/** `file:path`: a local folder (a git work tree or a plain directory). */
+export interface FileSlug extends SlugBase {
+  kind: "file";
+  /** Absolute path. */
+  location: string;
+}
+
+export type Slug = GitHubSlug | GitSlug | FileSlug;
 
 /** One service to deploy, as read from the repos file. */
 export interface ServiceSpec {

@@ -45,8 +45,9 @@ export interface Limits {
   maxFiles: number;
 }
 
-export interface Ctx {
-  slug: Slug;
+/** One fetch in progress; steps that only handle one kind of slug take `Ctx<GitHubSlug>` etc. */
+export interface Ctx<S extends Slug = Slug> {
+  slug: S;
   config: Config;
   log: (line: string) => void;
   signal?: AbortSignal;

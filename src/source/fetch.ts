@@ -26,7 +26,7 @@ export async function fetchSource(slug: Slug, opts: FetchOptions): Promise<Sourc
     limits: { maxBytes: config.fetch.maxArchiveBytes, maxFiles: config.fetch.maxArchiveFiles },
   };
   await mkdir(sourcesDir(config), { recursive: true });
-  if (slug.kind === "file") return fetchLocal(ctx);
+  if (slug.kind === "file") return fetchLocal({ ...ctx, slug });
 
   // 1. resolve the ref to a commit
   let commit: string;
@@ -34,7 +34,7 @@ export async function fetchSource(slug: Slug, opts: FetchOptions): Promise<Sourc
   if (isFullSha(slug.ref)) commit = slug.ref.toLowerCase();
   else if (slug.kind === "github") {
     try {
-      commit = await resolveViaApi(ctx);
+      commit = await resolveViaApi({ ...ctx, slug });
     } catch (err) {
       if (!(err instanceof SoftFailure)) throw err;
       apiProblem = err.message;
@@ -55,7 +55,7 @@ export async function fetchSource(slug: Slug, opts: FetchOptions): Promise<Sourc
   if (slug.kind === "github" && !apiProblem) {
     try {
       ctx.log(`tarball: downloading ${slug.owner}/${slug.repo}@${commit.slice(0, 12)}`);
-      const root = await downloadTarball(ctx, commit);
+      const root = await downloadTarball({ ...ctx, slug }, commit);
       return withSubdir(ctx, root, commit, "tarball");
     } catch (err) {
       if (!(err instanceof SoftFailure)) throw err;

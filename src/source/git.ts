@@ -193,7 +193,7 @@ function cloneUrl(ctx: Ctx): string {
   const { slug, config } = ctx;
   return slug.kind === "github"
     ? `${config.github.serverUrl}/${slug.owner}/${slug.repo}.git`
-    : slug.location!;
+    : slug.location;
 }
 
 /** `git ls-remote` -> commit for the slug's ref (branch, then peeled tag, then tag; HEAD when none). */

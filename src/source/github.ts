@@ -3,6 +3,7 @@
 import { Readable } from "node:stream";
 import type { Config } from "../kernel/config.js";
 import { IacError } from "../kernel/errors.js";
+import type { GitHubSlug } from "../kernel/types.js";
 import { isFullSha } from "../intake/slug.js";
 import { type Ctx, FetchError, isTimeout, timeoutSignal } from "./context.js";
 import { extractTarSafely } from "./extract.js";
@@ -73,7 +74,7 @@ async function statusError(ctx: Ctx, res: Response, what: string): Promise<Error
   );
 }
 
-export async function resolveViaApi(ctx: Ctx): Promise<string> {
+export async function resolveViaApi(ctx: Ctx<GitHubSlug>): Promise<string> {
   const { slug, config } = ctx;
   const repoUrl = `${config.github.apiUrl}/repos/${slug.owner}/${slug.repo}`;
   const ref = slug.ref ?? "HEAD";
@@ -95,7 +96,11 @@ export async function resolveViaApi(ctx: Ctx): Promise<string> {
 }
 
 /** 404/422: tells "ref not found" from "repository not found (or private)" with one more request. */
-async function notFound(ctx: Ctx, ref: string, repoKnownToExist: boolean): Promise<FetchError> {
+async function notFound(
+  ctx: Ctx<GitHubSlug>,
+  ref: string,
+  repoKnownToExist: boolean,
+): Promise<FetchError> {
   const { slug, config } = ctx;
   let repoExists = repoKnownToExist;
   if (!repoExists) {
@@ -120,7 +125,7 @@ async function notFound(ctx: Ctx, ref: string, repoKnownToExist: boolean): Promi
   );
 }
 
-export async function downloadTarball(ctx: Ctx, commit: string): Promise<string> {
+export async function downloadTarball(ctx: Ctx<GitHubSlug>, commit: string): Promise<string> {
   const { slug, config } = ctx;
   const url = `${config.github.apiUrl}/repos/${slug.owner}/${slug.repo}/tarball/${commit}`;
   return intoCache(config, commit, async (tmp) => {

@@ -13,15 +13,15 @@ import {
   symlink,
 } from "node:fs/promises";
 import path from "node:path";
-import type { Source } from "../kernel/types.js";
+import type { FileSlug, Source } from "../kernel/types.js";
 import { type Ctx, FetchError, sourcesDir } from "./context.js";
 import { GitError, archiveInto, gitEnv, runGit } from "./git.js";
 import { verifyTree } from "./extract.js";
 import { exists, intoCache, withSubdir } from "./cache.js";
 
-export async function fetchLocal(ctx: Ctx): Promise<Source> {
+export async function fetchLocal(ctx: Ctx<FileSlug>): Promise<Source> {
   const { slug, config, log } = ctx;
-  const loc = slug.location!;
+  const loc = slug.location;
   let st;
   try {
     st = await stat(loc);

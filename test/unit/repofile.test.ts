@@ -64,7 +64,7 @@ describe("loadReposFile", () => {
     );
     expect(specs.map((s) => s.name)).toEqual(["sampleproject", "hello"]);
     expect(specs[0]!.slug).toMatchObject({ kind: "github", owner: "pypa", ref: "main" });
-    expect(specs[1]!.slug.location).toBe(path.join(dir, "hello"));
+    expect(specs[1]!.slug).toMatchObject({ kind: "file", location: path.join(dir, "hello") });
     expect(specs[1]!.env).toEqual({});
   });
 

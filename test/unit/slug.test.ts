@@ -55,8 +55,9 @@ describe("parseSlug: valid forms", () => {
       ref: "v2",
       repo: "mono",
     });
-    expect(parseSlug("file:///abs/hello").location).toBe("/abs/hello");
-    expect(parseSlug("file:hello-main", { baseDir: "/x/examples" }).location).toBe(
+    expect(parseSlug("file:///abs/hello")).toMatchObject({ location: "/abs/hello" });
+    expect(parseSlug("file:hello-main", { baseDir: "/x/examples" })).toHaveProperty(
+      "location",
       path.join("/x/examples", "hello-main"),
     );
   });
