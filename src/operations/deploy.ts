@@ -1,22 +1,19 @@
 // The pipeline: repos -> fetch -> detect -> build -> certs/envoy -> tfvars -> one terraform
 // apply -> health in parallel. One service failing is reported and never stops the others.
 // `plan` shares everything up to `terraform plan` and never applies.
+// The stages are injected (stages.ts); each service's outcome is an immutable
+// `Prepared | Failed`, and the report and the tfvars are derived from the outcomes at the end.
 import { createHash } from "node:crypto";
 import { readFile, rm } from "node:fs/promises";
 import path from "node:path";
 import type { Config } from "../kernel/config.js";
-import { UIDS } from "../kernel/contract.js";
-import { waitForServing } from "../runtime/client.js";
 import { HealthStatus_Status } from "../gen/controlplane.js";
-import { buildImage } from "../image/build.js";
-import { writeEnvoyConfig } from "../mesh/envoy.js";
-import { detectEntrypoint } from "../detect/entrypoint.js";
 import { UsageError, errorMessage, formatError } from "../kernel/errors.js";
 import { type EventSink, logEvent, noopSink, stageEvent } from "../kernel/events.js";
-import { fetchSource } from "../source/fetch.js";
+import type { ServiceSpec } from "../kernel/types.js";
 import { mapLimit } from "../platform/limit.js";
-import { ensureServiceCert } from "../mesh/pki.js";
 import { assignPorts } from "../stack/ports.js";
+import type { PlanSummary, TerraformRun } from "../stack/terraform.js";
 import {
   type StackService,
   projectDir,
@@ -24,10 +21,9 @@ import {
   stackVars,
   writeStackVars,
 } from "../stack/tfvars.js";
-import * as tf from "../stack/terraform.js";
-import type { ServiceSpec } from "../kernel/types.js";
-import { assertNetworkUsable, assertUniqueNames, resolveImages } from "./preflight.js";
-import { controlPlaneCerts, withProjectLock } from "./project.js";
+import { assertUniqueNames } from "./preflight.js";
+import { withProjectLock } from "./project.js";
+import { type StageContext, type Stages, realStages } from "./stages.js";
 import { statusName } from "./status.js";
 
 export interface ServiceReport {
@@ -53,70 +49,66 @@ export interface DeployRequest {
   services: ServiceSpec[];
 }
 
-interface Prepared {
-  report: ServiceReport;
-  stack?: StackService;
-  /** The service's cert files (their hash, with the Envoy config's, is config_hash). */
-  certFiles?: string[];
+/** What the stages learned about a service before it failed or was prepared. */
+interface Progress {
+  readonly spec: ServiceSpec;
+  readonly commit?: string;
+  readonly entrypoint?: { kind: string; argv: string[]; rule: string };
+  readonly image?: string;
 }
-/** fetch -> detect -> build -> certs for one service; never throws. */
+/** Built, with its cert (and sidecar config): ready for the stack. */
+export interface Prepared extends Progress {
+  readonly ok: true;
+  /** Its stack entry, without the sidecar config (written once the members are known). */
+  readonly stack: StackService;
+  /** The cert files (their hash, with the Envoy config's, is config_hash). */
+  readonly certFiles: string[];
+}
+/** A stage failed; `error` is the message with its hint. */
+export interface Failed extends Progress {
+  readonly ok: false;
+  readonly error: string;
+}
+export type Outcome = Prepared | Failed;
+
+/** fetch -> detect -> build -> certs (+ envoy config) for one service; never throws. */
 async function prepareService(
-  config: Config,
-  project: string,
+  stages: Stages,
+  ctx: StageContext,
   spec: ServiceSpec,
-  onEvent: EventSink,
-  signal?: AbortSignal,
-): Promise<Prepared> {
-  const report: ServiceReport = { name: spec.name, slug: spec.slug.raw, status: "FAILED" };
+): Promise<Outcome> {
+  const { onEvent } = ctx;
+  let progress: Progress = { spec };
   try {
     onEvent(stageEvent("fetch", spec.name));
-    const source = await fetchSource(spec.slug, { config, service: spec.name, onEvent, signal });
-    report.commit = source.commit;
+    const source = await stages.fetch(spec, ctx);
+    progress = { ...progress, commit: source.commit };
     onEvent(stageEvent("detect", spec.name, `commit ${source.commit.slice(0, 12)}`));
-    const entrypoint = await detectEntrypoint(source, spec.entrypoint);
-    report.entrypoint = { kind: entrypoint.kind, argv: entrypoint.argv, rule: entrypoint.rule };
+    const entrypoint = await stages.detect(source, spec);
+    const { kind, argv, rule } = entrypoint;
+    progress = { ...progress, entrypoint: { kind, argv, rule } };
     onEvent(stageEvent("build", spec.name, `${entrypoint.kind}: ${entrypoint.argv.join(" ")}`));
-    const image = await buildImage({
-      config,
-      service: spec.name,
-      slug: spec.slug,
-      source,
-      entrypoint,
-      onEvent,
-      signal,
-    });
-    report.image = image.tag;
+    const image = await stages.build(spec, source, entrypoint, ctx);
+    progress = { ...progress, image: image.tag };
     onEvent(
       stageEvent("certs", spec.name, image.built ? `built ${image.tag}` : `reused ${image.tag}`),
     );
-    const certs = await ensureServiceCert({
-      secretsDir: config.secretsDir,
-      project,
-      network: config.network,
-      service: spec.name,
-      validityDays: config.certValidityDays,
-      // the uid that reads the key: the Envoy image's user, or the app image's runner user
-      ownerUid: config.sidecar === "envoy" ? UIDS.envoy : UIDS.app,
-    });
-    return {
-      report,
-      certFiles: [certs.certFile, certs.caFile],
-      stack: {
-        image: image.tag,
-        slug: spec.slug.raw,
-        commit: source.commit,
-        host_port: 0,
-        cert_dir: path.dirname(certs.certFile),
-        envoy_config: "", // written once the stack's members are known
-        env: spec.env,
-        port: spec.port ?? 0,
-        config_hash: "",
-      },
+    const certs = await stages.certs(spec, ctx);
+    const stack: StackService = {
+      image: image.tag,
+      slug: spec.slug.raw,
+      commit: source.commit,
+      host_port: 0,
+      cert_dir: path.dirname(certs.certFile),
+      envoy_config: "", // written once the stack's members are known
+      env: spec.env,
+      port: spec.port ?? 0,
+      config_hash: "",
     };
+    return { ...progress, ok: true, stack, certFiles: [certs.certFile, certs.caFile] };
   } catch (err) {
-    report.error = formatError(err);
     onEvent(stageEvent("failed", spec.name, errorMessage(err).split("\n")[0]));
-    return { report };
+    return { ...progress, ok: false, error: formatError(err) };
   }
 }
 
@@ -125,20 +117,25 @@ async function mountedFilesHash(files: string[]): Promise<string> {
   for (const f of files) hash.update(f ? await readFile(f) : "").update("\0");
   return hash.digest("hex").slice(0, 16);
 }
+
 export interface PrepareResult {
-  dir: string;
-  reports: ServiceReport[];
-  plan: tf.PlanSummary;
+  outcomes: Outcome[];
+  /** Failed services whose previously applied definition stays in the stack. */
+  kept: Set<string>;
+  /** Host port of every service in the stack. */
+  ports: Record<string, number>;
+  plan: PlanSummary;
   /** True when terraform was not run at all (nothing could be prepared, nothing deployed before). */
   skipped: boolean;
 }
 
 /**
- * Everything up to and including `terraform plan`; returns with the lock still held by the
+ * Everything up to and including `terraform plan`; runs with the project lock held by the
  * caller. Shared by `deploy` (which applies) and `plan` (which stops there).
  */
 async function prepareAndPlan(
   config: Config,
+  stages: Stages,
   req: DeployRequest,
   onEvent: EventSink,
   signal?: AbortSignal,
@@ -156,94 +153,126 @@ async function prepareAndPlan(
         ),
       );
   }
+  const ctx: StageContext = { config, project, onEvent, signal };
 
-  const prepared = await mapLimit(req.services, config.concurrency, (spec) =>
-    prepareService(config, project, spec, onEvent, signal),
+  const outcomes = await mapLimit(req.services, config.concurrency, (spec) =>
+    prepareService(stages, ctx, spec),
   );
 
   // A service that failed now keeps its previously applied definition (if any), so one bad
   // repo never takes down what was running.
   const previous = await readStackVars(dir);
-  const stack: Record<string, StackService> = {};
-  for (const p of prepared) {
-    if (p.stack) stack[p.report.name] = p.stack;
-    else if (previous?.services[p.report.name]) {
-      stack[p.report.name] = previous.services[p.report.name]!;
-      p.report.error += " (kept the previously deployed version)";
+  const kept = new Set<string>();
+  const defined: Record<string, StackService> = {};
+  for (const o of outcomes) {
+    const name = o.spec.name;
+    if (o.ok) defined[name] = o.stack;
+    else if (previous?.services[name]) {
+      defined[name] = previous.services[name]!;
+      kept.add(name);
     }
   }
   // Sidecar configs once the stack's members are known: a repo that failed (and never ran) is
   // no peer, so adding it to the file never changes (and restarts) the others' sidecars.
-  const members = Object.keys(stack);
-  for (const p of prepared) {
-    if (!p.stack) continue;
-    const name = p.report.name;
-    p.stack.envoy_config =
+  const members = Object.keys(defined);
+  for (const o of outcomes) {
+    if (!o.ok) continue;
+    const name = o.spec.name;
+    const port = (n: string) => defined[n]!.port || undefined;
+    const envoyConfig =
       config.sidecar === "envoy"
-        ? await writeEnvoyConfig(config.stateDir, {
-            project,
-            service: name,
-            network: config.network,
-            port: stack[name]!.port || undefined,
-            peers: members
-              .filter((n) => n !== name)
-              .map((n) => ({ name: n, port: stack[n]!.port || undefined })),
-          })
+        ? await stages.envoyConfig(
+            { name, port: port(name) },
+            members.filter((n) => n !== name).map((n) => ({ name: n, port: port(n) })),
+            ctx,
+          )
         : "";
-    p.stack.config_hash = await mountedFilesHash([...(p.certFiles ?? []), p.stack.envoy_config]);
+    defined[name] = {
+      ...o.stack,
+      envoy_config: envoyConfig,
+      config_hash: await mountedFilesHash([...o.certFiles, envoyConfig]),
+    };
   }
-  if (Object.keys(stack).length === 0 && !previous) {
+  const planFile = path.join(dir, "tfplan");
+  if (Object.keys(defined).length === 0 && !previous) {
     // Nothing could be prepared and nothing ran before: leave no state behind.
     onEvent(stageEvent("plan", undefined, "nothing to apply: no service could be prepared"));
-    const planFile = path.join(dir, "tfplan");
-    const empty = {
-      changes: false,
-      planFile,
-      add: 0,
-      change: 0,
-      destroy: 0,
-      containersRecreated: [],
+    const empty = { changes: false, planFile, add: 0, change: 0, destroy: 0 };
+    return {
+      outcomes,
+      kept,
+      ports: {},
+      plan: { ...empty, containersRecreated: [] },
+      skipped: true,
     };
-    return { dir, reports: prepared.map((p) => p.report), plan: empty, skipped: true };
   }
-  const ports = await assignPorts(path.join(dir, "ports.json"), Object.keys(stack));
-  for (const [name, svc] of Object.entries(stack)) svc.host_port = ports[name]!;
-  for (const p of prepared) p.report.port = stack[p.report.name]?.host_port;
-
+  const ports = await assignPorts(path.join(dir, "ports.json"), Object.keys(defined));
+  const stack = Object.fromEntries(
+    Object.entries(defined).map(([name, svc]) => [name, { ...svc, host_port: ports[name]! }]),
+  );
   await writeStackVars(dir, stackVars(config, project, stack));
-  const run: tf.TerraformRun = {
-    config,
-    dir,
-    signal,
-    onLine: (line) => onEvent(logEvent("terraform", line)),
-  };
+  const run = terraformRun(config, dir, onEvent, signal);
   onEvent(stageEvent("plan", undefined, `terraform plan (${Object.keys(stack).length} services)`));
-  await tf.init(run);
-  const plan = await tf.plan(run);
-  return { dir, reports: prepared.map((p) => p.report), plan, skipped: false };
+  await stages.terraform.init(run);
+  const plan = await stages.terraform.plan(run);
+  return { outcomes, kept, ports, plan, skipped: false };
 }
+
+function terraformRun(
+  config: Config,
+  dir: string,
+  onEvent: EventSink,
+  signal?: AbortSignal,
+): TerraformRun {
+  return { config, dir, signal, onLine: (line) => onEvent(logEvent("terraform", line)) };
+}
+
+interface Health {
+  status: "SERVING" | "NOT_SERVING";
+  error?: string;
+}
+
+/** The report line of one service, derived from its outcome (and health, after an apply). */
+function serviceReport(o: Outcome, r: PrepareResult, health?: Health): ServiceReport {
+  const name = o.spec.name;
+  const base: ServiceReport = {
+    name,
+    slug: o.spec.slug.raw,
+    ...(o.commit !== undefined && { commit: o.commit }),
+    ...(o.entrypoint !== undefined && { entrypoint: o.entrypoint }),
+    ...(o.image !== undefined && { image: o.image }),
+    status: "FAILED",
+    port: r.ports[name],
+  };
+  if (!o.ok) {
+    const kept = r.kept.has(name) ? " (kept the previously deployed version)" : "";
+    return { ...base, error: o.error + kept };
+  }
+  if (!health) return { ...base, status: "NOT_SERVING" };
+  return {
+    ...base,
+    status: health.status,
+    ...(health.error !== undefined && { error: health.error }),
+  };
+}
+
 export async function deploy(
   config: Config,
   req: DeployRequest,
   onEvent: EventSink = noopSink,
   signal?: AbortSignal,
+  stages: Stages = realStages,
 ): Promise<DeployReport> {
   if (req.services.length === 0)
     throw new UsageError("nothing to deploy: the service list is empty");
   assertUniqueNames(req.services);
-  await assertNetworkUsable(config, req.project);
-  config = await resolveImages(config, onEvent);
-  const cpCerts = await controlPlaneCerts(config);
+  config = await stages.preflight(config, req.project, onEvent);
+  const cpCerts = await stages.controlPlaneCerts(config);
 
   const result = await withProjectLock(config, req.project, "deploy", async (dir) => {
-    const { reports, plan, skipped } = await prepareAndPlan(config, req, onEvent, signal);
-    if (skipped) return { reports, plan };
-    const run: tf.TerraformRun = {
-      config,
-      dir,
-      signal,
-      onLine: (line) => onEvent(logEvent("terraform", line)),
-    };
+    const prepared = await prepareAndPlan(config, stages, req, onEvent, signal);
+    const { plan } = prepared;
+    if (prepared.skipped) return prepared;
     if (plan.changes) {
       onEvent(
         stageEvent(
@@ -252,43 +281,47 @@ export async function deploy(
           `terraform apply: ${plan.add} to add, ${plan.change} to change, ${plan.destroy} to destroy`,
         ),
       );
-      await tf.apply(run, plan.planFile);
+      await stages.terraform.apply(terraformRun(config, dir, onEvent, signal), plan.planFile);
     } else {
       await rm(plan.planFile, { force: true });
       onEvent(
         stageEvent("apply", undefined, "no changes: infrastructure matches the configuration"),
       );
     }
-    return { reports, plan };
+    return prepared;
   });
 
-  const reports = result.reports;
+  // Only services built this time are health-checked; a failed one stays FAILED, even if a
+  // previous version still runs.
+  const health = new Map<string, Health>();
   await Promise.all(
-    reports.map(async (r) => {
-      // Not built this time (it stays FAILED, even if a previous version still runs).
-      if (r.port === undefined || r.image === undefined) return;
-      onEvent(stageEvent("health", r.name, `gRPC HealthCheck via 127.0.0.1:${r.port} (mTLS)`));
+    result.outcomes.map(async (o) => {
+      const name = o.spec.name;
+      const port = result.ports[name];
+      if (!o.ok || port === undefined) return;
+      onEvent(stageEvent("health", name, `gRPC HealthCheck via 127.0.0.1:${port} (mTLS)`));
       try {
-        const status = await waitForServing(
-          { host: "127.0.0.1", port: r.port, serverName: r.name },
+        const status = await stages.waitForServing(
+          { port, service: name },
           cpCerts,
-          { deadlineMs: config.healthTimeoutMs },
+          config.healthTimeoutMs,
         );
         const serving = status.status === HealthStatus_Status.SERVING;
-        r.status = serving ? "SERVING" : "NOT_SERVING";
-        if (!serving) r.error = status.message || `health status ${statusName(status)}`;
-        onEvent(stageEvent(serving ? "done" : "failed", r.name, r.status));
+        health.set(name, {
+          status: serving ? "SERVING" : "NOT_SERVING",
+          ...(!serving && { error: status.message || `health status ${statusName(status)}` }),
+        });
+        onEvent(stageEvent(serving ? "done" : "failed", name, serving ? "SERVING" : "NOT_SERVING"));
       } catch (err) {
-        r.status = "NOT_SERVING";
-        r.error = errorMessage(err);
-        onEvent(stageEvent("failed", r.name, r.error));
+        health.set(name, { status: "NOT_SERVING", error: errorMessage(err) });
+        onEvent(stageEvent("failed", name, errorMessage(err)));
       }
     }),
   );
 
   const report: DeployReport = {
     project: req.project,
-    services: reports,
+    services: result.outcomes.map((o) => serviceReport(o, result, health.get(o.spec.name))),
     applied: result.plan.changes,
     containersRecreated: result.plan.containersRecreated,
   };
@@ -300,15 +333,18 @@ export async function planDeploy(
   config: Config,
   req: DeployRequest,
   onEvent: EventSink = noopSink,
-): Promise<DeployReport & { plan: tf.PlanSummary }> {
+  stages: Stages = realStages,
+): Promise<DeployReport & { plan: PlanSummary }> {
   if (req.services.length === 0) throw new UsageError("nothing to plan: the service list is empty");
   assertUniqueNames(req.services);
-  await assertNetworkUsable(config, req.project);
-  config = await resolveImages(config, onEvent);
+  config = await stages.preflight(config, req.project, onEvent);
   return withProjectLock(config, req.project, "plan", async () => {
-    const { reports, plan } = await prepareAndPlan(config, req, onEvent);
-    await rm(plan.planFile, { force: true });
-    for (const r of reports) if (!r.error) r.status = "NOT_SERVING";
-    return { project: req.project, services: reports, plan };
+    const prepared = await prepareAndPlan(config, stages, req, onEvent);
+    await rm(prepared.plan.planFile, { force: true });
+    return {
+      project: req.project,
+      services: prepared.outcomes.map((o) => serviceReport(o, prepared)),
+      plan: prepared.plan,
+    };
   });
 }

@@ -1,0 +1,102 @@
+// The stages the deploy orchestrator drives, as one injected interface: `realStages` wires
+// the pipeline modules; unit tests hand deploy/plan fakes, so the orchestrator's own rules (a
+// failed service keeps its previous version, plan never applies, nothing prepared -> no
+// terraform run) are tested without Docker, git or terraform. Every stage gets the config it
+// must use in its context (preflight may resolve images to local substitutes).
+import type { Config } from "../kernel/config.js";
+import { UIDS } from "../kernel/contract.js";
+import type { EventSink } from "../kernel/events.js";
+import type { BuiltImage, CertPaths, Entrypoint, ServiceSpec, Source } from "../kernel/types.js";
+import { detectEntrypoint } from "../detect/entrypoint.js";
+import type { HealthStatus } from "../gen/controlplane.js";
+import { buildImage } from "../image/build.js";
+import { type EnvoyPeer, writeEnvoyConfig } from "../mesh/envoy.js";
+import { ensureServiceCert } from "../mesh/pki.js";
+import { waitForServing } from "../runtime/client.js";
+import { fetchSource } from "../source/fetch.js";
+import * as tf from "../stack/terraform.js";
+import { assertNetworkUsable, resolveImages } from "./preflight.js";
+import { controlPlaneCerts } from "./project.js";
+
+export interface StageContext {
+  config: Config;
+  project: string;
+  onEvent: EventSink;
+  signal?: AbortSignal;
+}
+
+export interface Stages {
+  /** Checks before anything runs (network ownership); returns the config with images resolved. */
+  preflight(config: Config, project: string, onEvent: EventSink): Promise<Config>;
+  fetch(spec: ServiceSpec, ctx: StageContext): Promise<Source>;
+  detect(source: Source, spec: ServiceSpec): Promise<Entrypoint>;
+  build(
+    spec: ServiceSpec,
+    source: Source,
+    entrypoint: Entrypoint,
+    ctx: StageContext,
+  ): Promise<BuiltImage>;
+  /** The service's leaf cert (host paths). */
+  certs(spec: ServiceSpec, ctx: StageContext): Promise<Pick<CertPaths, "certFile" | "caFile">>;
+  /** The sidecar config (host path), once the stack's members are known. */
+  envoyConfig(
+    service: { name: string; port?: number },
+    peers: EnvoyPeer[],
+    ctx: StageContext,
+  ): Promise<string>;
+  controlPlaneCerts(config: Config): Promise<CertPaths>;
+  terraform: {
+    init(run: tf.TerraformRun): Promise<void>;
+    plan(run: tf.TerraformRun): Promise<tf.PlanSummary>;
+    apply(run: tf.TerraformRun, planFile: string): Promise<void>;
+  };
+  waitForServing(
+    target: { port: number; service: string },
+    certs: CertPaths,
+    deadlineMs: number,
+  ): Promise<HealthStatus>;
+}
+
+export const realStages: Stages = {
+  async preflight(config, project, onEvent) {
+    await assertNetworkUsable(config, project);
+    return resolveImages(config, onEvent);
+  },
+  fetch: (spec, { config, onEvent, signal }) =>
+    fetchSource(spec.slug, { config, service: spec.name, onEvent, signal }),
+  detect: (source, spec) => detectEntrypoint(source, spec.entrypoint),
+  build: (spec, source, entrypoint, { config, onEvent, signal }) =>
+    buildImage({
+      config,
+      service: spec.name,
+      slug: spec.slug,
+      source,
+      entrypoint,
+      onEvent,
+      signal,
+    }),
+  certs: (spec, { config, project }) =>
+    ensureServiceCert({
+      secretsDir: config.secretsDir,
+      project,
+      network: config.network,
+      service: spec.name,
+      validityDays: config.certValidityDays,
+      // the uid that reads the key: the Envoy image's user, or the app image's runner user
+      ownerUid: config.sidecar === "envoy" ? UIDS.envoy : UIDS.app,
+    }),
+  envoyConfig: (service, peers, { config, project }) =>
+    writeEnvoyConfig(config.stateDir, {
+      project,
+      service: service.name,
+      network: config.network,
+      port: service.port,
+      peers,
+    }),
+  controlPlaneCerts: (config) => controlPlaneCerts(config),
+  terraform: { init: tf.init, plan: tf.plan, apply: tf.apply },
+  waitForServing: (target, certs, deadlineMs) =>
+    waitForServing({ host: "127.0.0.1", port: target.port, serverName: target.service }, certs, {
+      deadlineMs,
+    }),
+};
