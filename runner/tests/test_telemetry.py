@@ -3,7 +3,7 @@
 import json
 import signal
 import subprocess
-import time
+import threading
 
 from iac_runner import telemetry
 from iac_runner.config import RunnerConfig
@@ -23,9 +23,24 @@ def test_console_export_writes_one_json_span_per_run_with_service_name():
         stderr=subprocess.PIPE,
         text=True,
     )
-    time.sleep(1.5)
+    # Stop it once main() has exited (a fixed sleep raced a slow start on a loaded machine).
+    err_lines: list[str] = []
+    exited = threading.Event()
+
+    def read_stderr() -> None:
+        for line in proc.stderr:
+            err_lines.append(line)
+            if "main() exited with code 4" in line:
+                exited.set()
+
+    reader = threading.Thread(target=read_stderr, daemon=True)
+    reader.start()
+    assert exited.wait(timeout=60), "".join(err_lines)
     proc.send_signal(signal.SIGTERM)
-    out, err = proc.communicate(timeout=20)
+    out = proc.stdout.read()
+    proc.wait(timeout=20)
+    reader.join(timeout=5)
+    err = "".join(err_lines)
     assert "OpenTelemetry: traces to console (stdout)" in err
     spans = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
     assert len(spans) == 1, out
