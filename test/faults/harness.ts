@@ -152,6 +152,15 @@ export class FaultProject {
     return out;
   }
 
+  /** Ids of the containers carrying the project's label: id -> name. */
+  async containerIds(): Promise<Record<string, string>> {
+    const list = await docker.listContainers({
+      all: true,
+      filters: { label: [`io.iac.project=${this.project}`] },
+    });
+    return Object.fromEntries(list.map((c) => [c.Id, c.Names[0]!.replace(/^\//, "")]));
+  }
+
   async networks(): Promise<string[]> {
     const list = await docker.listNetworks({ filters: { name: [this.network] } });
     return list.filter((n) => n.Name === this.network).map((n) => n.Name);
