@@ -10,7 +10,7 @@ DEMO_FILE ?= examples/demo.yaml
 # Where scripts/bootstrap.sh puts a terraform it had to build (only used when none is on PATH).
 export PATH := $(PATH):$(or $(IAC_CACHE_DIR),$(HOME)/.cache/iac-wrapper)/bin
 
-.PHONY: help bootstrap images deps proto proto-check test test-unit test-integration test-runner fmt lint plan apply deploy destroy health demo demo-destroy bench
+.PHONY: help bootstrap images deps proto proto-check test test-unit test-integration test-faults test-runner fmt lint plan apply deploy destroy health demo demo-destroy bench
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -28,11 +28,14 @@ proto-check: proto ## fail when generated code is stale
 	@git diff --exit-code --stat -- src/gen runner/iac_runner/gen || { echo "generated code is stale: run 'make proto' and commit" >&2; exit 1; }
 	@test -z "$$(git status --porcelain -- src/gen runner/iac_runner/gen)" || { git status --porcelain -- src/gen runner/iac_runner/gen; echo "untracked generated files: run 'make proto' and commit" >&2; exit 1; }
 
-test: bootstrap ## the whole suite: runner (pytest) + unit + integration (real Docker, terraform)
+test: bootstrap ## the whole suite: runner (pytest) + unit + integration + faults (real Docker, terraform)
 	@bash scripts/test.sh
 
 test-unit: deps ## fast unit tests only (no Docker)
 	@$(NPX) vitest run --project unit
+
+test-faults: bootstrap ## fault injection only (real Docker, terraform: signals, broken state, crash loops, lock)
+	@$(NPX) vitest run --project faults
 
 test-runner: deps ## runner pytest with coverage
 	@cd runner && ../$(PY) -m pytest -q --cov=iac_runner --cov-report=term-missing:skip-covered

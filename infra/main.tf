@@ -2,6 +2,12 @@ locals {
   envoy_enabled = var.sidecar == "envoy"
   cert_mount    = "/etc/iac/certs"
 
+  # Every container's log is rotated: a main() that prints nonstop cannot fill the disk.
+  log_opts = {
+    "max-size" = var.log_max_size
+    "max-file" = tostring(var.log_max_file)
+  }
+
   common_labels = {
     "io.iac.project"    = var.project
     "io.iac.managed-by" = "terraform"
@@ -67,6 +73,9 @@ resource "docker_container" "app" {
   stop_timeout          = 15
   destroy_grace_seconds = 15
 
+  log_driver = "json-file"
+  log_opts   = local.log_opts
+
   env = concat(
     [
       "IAC_SERVICE=${each.key}",
@@ -74,6 +83,7 @@ resource "docker_container" "app" {
       "IAC_COMMIT=${each.value.commit}",
       "IAC_SIDECAR=${var.sidecar}",
       "IAC_RESTART_POLICY=${var.runner_restart_policy}",
+      "IAC_HEALTH_STABLE_S=${var.health_stable_s}",
       "IAC_TLS_DIR=${local.cert_mount}",
       "IAC_ALLOWED_CALLERS=${join(",", var.allowed_callers)}",
       "OTEL_SERVICE_NAME=${each.key}",
@@ -136,6 +146,9 @@ resource "docker_container" "envoy" {
   capabilities {
     drop = ["ALL"]
   }
+
+  log_driver = "json-file"
+  log_opts   = local.log_opts
 
   entrypoint = ["/usr/local/bin/envoy"]
   command = [

@@ -55,6 +55,24 @@ variable "runner_restart_policy" {
   default     = "on-failure"
 }
 
+variable "health_stable_s" {
+  description = "Seconds main() must run without a restart before the runner reports SERVING (IAC_HEALTH_STABLE_S)."
+  type        = number
+  default     = 3
+}
+
+variable "log_max_size" {
+  description = "Docker json-file log rotation: size of one log file (e.g. 10m)."
+  type        = string
+  default     = "10m"
+}
+
+variable "log_max_file" {
+  description = "Docker json-file log rotation: rotated files kept per container."
+  type        = number
+  default     = 3
+}
+
 variable "allowed_callers" {
   description = "SPIFFE ids (exact, or a prefix ending in /*) that may call the runner's runtime API with sidecar = \"none\" (the control plane); Envoy's RBAC enforces the same."
   type        = list(string)

@@ -21,6 +21,9 @@ Environment contract (set by the Terraform module / `docker run -e`; all optiona
     IAC_BACKOFF_MAX_S       restart delay cap (default 30); a run of >= 60 s resets the backoff
     IAC_STOP_GRACE_S        seconds between forwarding SIGTERM and SIGKILL (default 8; keep it below
                             the container stop timeout, Docker's default is 10)
+    IAC_HEALTH_STABLE_S     SERVING only after main() has run this long without a restart (default 3;
+                            an exit 0 is SERVING at once); a restart inside it is NOT_SERVING with
+                            the failed run's exit code
     IAC_LOG_BUFFER_LINES    lines kept for StreamLogs (default 1000)
     OTEL_EXPORTER_OTLP_ENDPOINT, OTEL_EXPORTER_OTLP_PROTOCOL, OTEL_SERVICE_NAME, OTEL_SDK_DISABLED,
     OTEL_TRACES_EXPORTER=none   OpenTelemetry (console export when no endpoint is set)

@@ -61,6 +61,8 @@ class RunnerConfig:
     backoff_initial_s: float = 1.0
     backoff_max_s: float = 30.0
     stop_grace_s: float = 8.0
+    # SERVING only once main() has run this long without a restart (or exited 0).
+    health_stable_s: float = 3.0
     log_buffer_lines: int = 1000
     tls_dir: str = "/etc/iac/certs"
     listen_host: str = "127.0.0.1"
@@ -123,6 +125,7 @@ def load(env: Mapping[str, str] | None = None) -> RunnerConfig:
         backoff_initial_s=_float(env, "IAC_BACKOFF_INITIAL_S", 1.0),
         backoff_max_s=_float(env, "IAC_BACKOFF_MAX_S", 30.0),
         stop_grace_s=_float(env, "IAC_STOP_GRACE_S", 8.0),
+        health_stable_s=_float(env, "IAC_HEALTH_STABLE_S", 3.0),
         log_buffer_lines=_int(env, "IAC_LOG_BUFFER_LINES", 1000, minimum=1),
         tls_dir=env.get("IAC_TLS_DIR", "").strip() or "/etc/iac/certs",
         listen_host=host,

@@ -37,11 +37,19 @@ class State:
     started_at: float | None = None  # time.monotonic() of the first start
     pid: int = 0
     message: str = "starting main()"
+    # The current run has lasted the stability window (IAC_HEALTH_STABLE_S) without a restart.
+    stable: bool = False
 
     @property
     def serving(self) -> bool:
-        if self.phase in (STARTING, RUNNING):
-            return True
+        """SERVING = main() has been up for the stability window, or returned 0.
+
+        A run that has not yet lasted the window is not SERVING: a crash loop whose main()
+        lives 0.3 s per run is never reported healthy. After a restart inside the window,
+        exit_code still holds the failed run's code, so a caller sees NOT_SERVING + that code.
+        """
+        if self.phase == RUNNING:
+            return self.stable
         return self.phase in (EXITED, BACKOFF) and self.exit_code == 0
 
     def uptime(self, now: float | None = None) -> float:
@@ -279,12 +287,18 @@ class Supervisor:
                     self._set(started_at=time.monotonic())
                 return code
             self._proc = proc
+            window = self.cfg.health_stable_s
             self._set(
                 phase=RUNNING,
                 pid=proc.pid,
                 started_at=state.started_at if state.started_at is not None else time.monotonic(),
-                message="main() is running",
+                stable=window <= 0,
+                message=self._running_message(state, window),
             )
+            if window > 0:
+                timer = threading.Timer(window, self._mark_stable, args=(proc.pid,))
+                timer.daemon = True
+                timer.start()
         self.event(f"started main() pid={proc.pid} argv={self.argv!r}")
         self.telemetry.child_started(self.argv, proc.pid, state.restarts)
         started = time.monotonic()
@@ -305,6 +319,23 @@ class Supervisor:
         self.event(f"{describe_exit(code)} after {duration:.1f}s")
         self.telemetry.child_exited(code, duration, state.restarts)
         return code
+
+    @staticmethod
+    def _running_message(previous: State, window: float) -> str:
+        if window <= 0:
+            return "main() is running"
+        wait = f"SERVING after {window:g} s without a restart"
+        if previous.exit_code is not None and previous.exit_code != 0:
+            return f"restarted after {describe_exit(previous.exit_code)}; {wait}"
+        return f"main() is running; {wait}"
+
+    def _mark_stable(self, pid: int) -> None:
+        """Timer callback: the run started with `pid` lasted the window -> SERVING."""
+        with self._lock:
+            state = self._state
+            if state.phase != RUNNING or state.pid != pid or state.stable:
+                return
+            self._set(stable=True, message="main() is running")
 
     def _pump(self, pipe: IO[bytes] | None, out: IO[bytes], stream: str) -> None:
         if pipe is None:

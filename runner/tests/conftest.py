@@ -55,6 +55,7 @@ def make_cfg(**kw) -> RunnerConfig:
         backoff_initial_s=0.05,
         backoff_max_s=0.2,
         stop_grace_s=3.0,
+        health_stable_s=0.0,  # tests of the window set it (test_health_window.py)
         log_buffer_lines=100,
         listen_host="127.0.0.1",
         listen_port=0,

@@ -50,10 +50,12 @@ def probe(port: int, **env: str) -> subprocess.CompletedProcess:
 
 
 def test_sigterm_stops_main_gracefully_and_probe_tracks_health():
-    proc = start_runner("--", PY, "-c", HANDLER, IAC_LISTEN="127.0.0.1:0", IAC_SERVICE="svc")
+    proc = start_runner(
+        "--", PY, "-c", HANDLER, IAC_LISTEN="127.0.0.1:0", IAC_SERVICE="svc", IAC_HEALTH_STABLE_S="0.3"
+    )  # fmt: skip
     try:
         port = read_port(proc)
-        time.sleep(0.3)
+        time.sleep(0.6)
         ok = probe(port)
         assert ok.returncode == 0, ok.stderr
         assert "SERVING" in ok.stdout
@@ -97,6 +99,7 @@ def test_probe_uses_mtls_in_sidecar_none_mode(certs):
     proc = start_runner(
         "--", PY, "-c", "import time; time.sleep(60)",
         IAC_SIDECAR="none", IAC_LISTEN="127.0.0.1:0", IAC_SERVICE="svc", IAC_PROJECT="p", IAC_TLS_DIR=tls,
+        IAC_HEALTH_STABLE_S="0",
     )  # fmt: skip
     try:
         port = read_port(proc)

@@ -8,6 +8,7 @@ import { UsageError } from "../kernel/errors.js";
 import type { DeployEvent } from "../kernel/events.js";
 import { ProgressView, table } from "./progress.js";
 import { loadReposFile } from "../intake/repofile.js";
+import { installInterrupts, type Interrupts } from "../platform/interrupt.js";
 import { configFromFlags, outputOption, printJson, projectOption, requireFile } from "./shared.js";
 
 interface CommonFlags {
@@ -40,6 +41,16 @@ function progressFor(flags: CommonFlags): { sink: (e: DeployEvent) => void; stop
     verbose: Boolean(flags.verbose),
   });
   return { sink: view.sink, stop: () => view.stop() };
+}
+
+/** SIGINT/SIGTERM while `fn` runs: stages stop, terraform is signalled and waited for. */
+async function interruptible<T>(fn: (i: Interrupts) => Promise<T>): Promise<T> {
+  const interrupts = installInterrupts((msg) => process.stderr.write(`iac: ${msg}\n`));
+  try {
+    return await fn(interrupts);
+  } finally {
+    interrupts.dispose();
+  }
 }
 
 function reportTable(report: DeployReport): string {
@@ -80,11 +91,20 @@ export function registerDeployCommands(program: Command): void {
     .action(async (flags: CommonFlags & { file?: string }, cmd: Command) => {
       const file = requireFile(flags.file, cmd);
       const config = configFromFlags(flags);
-      const services = await loadReposFile(file);
+      const services = await loadReposFile(file, { maxServices: config.maxServices });
       const progress = progressFor(flags);
       let report: DeployReport;
       try {
-        report = await deploy(config, { project: config.project, services }, progress.sink);
+        report = await interruptible((i) =>
+          deploy(
+            config,
+            { project: config.project, services },
+            progress.sink,
+            i.signal,
+            undefined,
+            i.hard,
+          ),
+        );
       } finally {
         progress.stop();
       }
@@ -93,9 +113,9 @@ export function registerDeployCommands(program: Command): void {
         if (flags.follow) process.stdout.write(JSON.stringify(doc) + "\n");
         else printJson(doc);
       } else {
-        process.stderr.write(
-          report.applied === false ? "terraform: no changes\n" : "terraform: applied\n",
-        );
+        // applied is undefined when terraform never ran (nothing could be prepared).
+        if (report.applied !== undefined)
+          process.stderr.write(report.applied ? "terraform: applied\n" : "terraform: no changes\n");
         process.stdout.write(reportTable(report));
         reportErrors(report);
       }
@@ -114,7 +134,7 @@ export function registerDeployCommands(program: Command): void {
     .action(async (flags: CommonFlags & { file?: string }, cmd: Command) => {
       const file = requireFile(flags.file, cmd);
       const config = configFromFlags(flags);
-      const services = await loadReposFile(file);
+      const services = await loadReposFile(file, { maxServices: config.maxServices });
       const progress = progressFor({ ...flags, verbose: flags.verbose ?? true });
       let result;
       try {
@@ -153,7 +173,9 @@ export function registerDeployCommands(program: Command): void {
       const progress = progressFor(flags);
       let result;
       try {
-        result = await destroy(config, config.project, progress.sink);
+        result = await interruptible((i) =>
+          destroy(config, config.project, progress.sink, i.signal, i.hard),
+        );
       } finally {
         progress.stop();
       }

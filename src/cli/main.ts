@@ -2,6 +2,8 @@
 // registers itself on the program; this file only wires them and maps errors to exit codes.
 import { Command, CommanderError } from "commander";
 import { catalogueEntry, formatError } from "../kernel/errors.js";
+import { loadConfig } from "../kernel/config.js";
+import { explainSystemError } from "../platform/syserror.js";
 import { registerDeployCommands } from "./deploy.js";
 import { registerImagesCommand } from "./images.js";
 import { registerInspectCommand } from "./inspect.js";
@@ -39,11 +41,21 @@ export function reportError(err: unknown): void {
   process.stderr.write(`iac: error: ${formatError(err, { indent: "  " })}\n`);
 }
 
+/** DOCKER_HOST as the commands saw it (undefined when unset or the settings are invalid). */
+function dockerHostSetting(): string | undefined {
+  try {
+    return loadConfig().dockerHost;
+  } catch {
+    return undefined;
+  }
+}
+
 async function main(argv: string[]): Promise<void> {
   const program = buildProgram();
   try {
     await program.parseAsync(argv);
-  } catch (err) {
+  } catch (caught) {
+    const err = explainSystemError(caught, dockerHostSetting()) ?? caught;
     reportError(err);
     process.exitCode = exitCodeFor(err);
   }

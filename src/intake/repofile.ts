@@ -21,9 +21,14 @@ const SHAPE_HINT =
   "a repos file is a list of slugs, or {services: [{slug, name?, entrypoint?, env?, port?}]}, e.g.\n" +
   "  services:\n    - slug: gh:pypa/sampleproject#main\n      name: sample";
 
+/** The most services one repos file (or API request) may list: IAC_MAX_SERVICES. */
+export const DEFAULT_MAX_SERVICES = 50;
+
 export interface ParseServiceListOptions {
   /** Passed to parseSlug (e.g. {allowFile: false} for remote API callers). */
   allowFile?: ParseSlugOptions["allowFile"];
+  /** Refuse longer lists (default DEFAULT_MAX_SERVICES). */
+  maxServices?: number;
 }
 
 function isRecord(v: unknown): v is Record<string, unknown> {
@@ -196,6 +201,12 @@ export function parseServiceList(
     );
   }
   if (list.length === 0) throw new UsageError(`${origin}: the service list is empty`, SHAPE_HINT);
+  const max = opts.maxServices ?? DEFAULT_MAX_SERVICES;
+  if (list.length > max)
+    throw new UsageError(
+      `${origin}: ${list.length} services listed; at most ${max} are allowed in one project`,
+      "split them into several projects (--project), or raise IAC_MAX_SERVICES",
+    );
   const at = (i: number) => (key ? `${key}.${i}` : String(i));
   const specs = list.map((entry, i) => parseEntry(entry, i, origin, baseDir, opts, at(i)));
   const seen = new Map<string, number>();

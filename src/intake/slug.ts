@@ -169,6 +169,13 @@ function parseFile(raw: string, rest: string, baseDir: string): Slug {
   if (p === "") throw bad(raw, "the path after 'file:' is empty");
   if (CONTROL_RE.test(p)) throw bad(raw, "the path contains control characters");
   if (p.startsWith("-")) throw bad(raw, "the path starts with '-' (write ./-name)");
+  const badChar = /[^A-Za-z0-9._/~@+,=-]/.exec(p);
+  if (badChar)
+    throw bad(
+      raw,
+      `the path contains ${badChar[0] === " " ? "a space" : `the character '${badChar[0]}'`}`,
+      "rename the folder (letters, digits and . _ - / ~ @ + , = only), or link it under such a name",
+    );
   const location = path.resolve(baseDir, p);
   const repo = path.basename(location) || "root";
   return { raw, kind: "file", repo, ref, subdir, location };

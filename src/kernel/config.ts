@@ -72,8 +72,19 @@ const envSchema = z.object({
   IAC_TERRAFORM_BIN: z.string().min(1).optional(),
   IAC_TF_CLI_CONFIG: z.string().min(1).optional(),
   IAC_PIP_INDEX_URL: httpUrl.optional(),
+  IAC_MAX_SERVICES: positiveInt.max(10_000, "expected <= 10000").default(50),
   IAC_CONCURRENCY: positiveInt.max(32, "expected <= 32").default(4),
   IAC_HEALTH_TIMEOUT_S: positiveInt.default(90),
+  IAC_HEALTH_STABLE_S: z.coerce
+    .number("expected a number of seconds")
+    .min(0, "expected >= 0")
+    .max(600, "expected <= 600")
+    .default(3),
+  IAC_LOG_MAX_SIZE: z
+    .string()
+    .regex(/^[1-9]\d*[kmg]$/, "expected a size like 10m (k, m or g)")
+    .default("10m"),
+  IAC_LOG_MAX_FILE: positiveInt.max(100, "expected <= 100").default(3),
   IAC_CERT_VALIDITY_DAYS: positiveInt.max(825, "expected <= 825 days").default(30),
   IAC_FETCH_TIMEOUT_S: positiveInt.default(60),
   IAC_MAX_ARCHIVE_BYTES: positiveInt.default(512 * 1024 * 1024),
@@ -126,7 +137,13 @@ export interface Config {
   terraform: { bin: string; cliConfig?: string };
   pipIndexUrl?: string;
   concurrency: number;
+  /** Most services in one repos file / project. */
+  maxServices: number;
   healthTimeoutMs: number;
+  /** Seconds main() must run without a restart before its runner reports SERVING. */
+  healthStableS: number;
+  /** Docker json-file log rotation of every container. */
+  logs: { maxSize: string; maxFile: number };
   certValidityDays: number;
   fetch: { timeoutMs: number; maxArchiveBytes: number; maxArchiveFiles: number };
   restartPolicy: "never" | "on-failure" | "always";
@@ -261,7 +278,10 @@ export function loadConfig(
     },
     pipIndexUrl: e.IAC_PIP_INDEX_URL,
     concurrency: e.IAC_CONCURRENCY,
+    maxServices: e.IAC_MAX_SERVICES,
     healthTimeoutMs: e.IAC_HEALTH_TIMEOUT_S * 1000,
+    healthStableS: e.IAC_HEALTH_STABLE_S,
+    logs: { maxSize: e.IAC_LOG_MAX_SIZE, maxFile: e.IAC_LOG_MAX_FILE },
     certValidityDays: e.IAC_CERT_VALIDITY_DAYS,
     fetch: {
       timeoutMs: e.IAC_FETCH_TIMEOUT_S * 1000,

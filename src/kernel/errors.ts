@@ -5,6 +5,7 @@
 
 /** gRPC status codes used by the catalogue (numbers from grpc/status.h; no grpc import here). */
 export const GrpcStatus = {
+  CANCELLED: 1,
   INVALID_ARGUMENT: 3,
   NOT_FOUND: 5,
   FAILED_PRECONDITION: 9,
@@ -57,6 +58,13 @@ export const ERROR_CATALOGUE = {
     httpStatus: 503,
     httpError: "unavailable",
     grpcStatus: GrpcStatus.UNAVAILABLE,
+  },
+  /** Stopped by SIGINT/SIGTERM (or a cancelled request); the next run converges. */
+  interrupted: {
+    exitCode: 130,
+    httpStatus: 503,
+    httpError: "interrupted",
+    grpcStatus: GrpcStatus.CANCELLED,
   },
   /** A stage of the pipeline failed (fetch, detect, build, terraform, a required tool). */
   failed: {

@@ -10,8 +10,11 @@ import type { Config } from "../kernel/config.js";
 import { HealthStatus_Status } from "../gen/controlplane.js";
 import { UsageError, errorMessage, formatError } from "../kernel/errors.js";
 import { type EventSink, logEvent, noopSink, stageEvent } from "../kernel/events.js";
-import type { ServiceSpec } from "../kernel/types.js";
+import type { CertPaths, ServiceSpec } from "../kernel/types.js";
+import { throwIfInterrupted } from "../platform/interrupt.js";
 import { mapLimit } from "../platform/limit.js";
+import { isDefinitiveFailure } from "../runtime/client.js";
+import { runningServices } from "../stack/reconcile.js";
 import { assignPorts } from "../stack/ports.js";
 import type { PlanSummary, TerraformRun } from "../stack/terraform.js";
 import {
@@ -139,6 +142,7 @@ async function prepareAndPlan(
   req: DeployRequest,
   onEvent: EventSink,
   signal?: AbortSignal,
+  hardSignal?: AbortSignal,
 ): Promise<PrepareResult> {
   const { project } = req;
   const dir = projectDir(config, project);
@@ -159,6 +163,7 @@ async function prepareAndPlan(
     prepareService(stages, ctx, spec),
   );
 
+  throwIfInterrupted(signal, "fetch/build");
   // A service that failed now keeps its previously applied definition (if any), so one bad
   // repo never takes down what was running.
   const previous = await readStackVars(dir);
@@ -206,12 +211,18 @@ async function prepareAndPlan(
       skipped: true,
     };
   }
-  const ports = await assignPorts(path.join(dir, "ports.json"), Object.keys(defined));
+  // Ports known from ports.json, else read back from the running containers (a lost state
+  // folder must not move a service to another host port).
+  const ports = await assignPorts(
+    path.join(dir, "ports.json"),
+    Object.keys(defined),
+    await runningServices(config, project),
+  );
   const stack = Object.fromEntries(
     Object.entries(defined).map(([name, svc]) => [name, { ...svc, host_port: ports[name]! }]),
   );
   await writeStackVars(dir, stackVars(config, project, stack));
-  const run = terraformRun(config, dir, onEvent, signal);
+  const run = terraformRun(config, dir, onEvent, signal, hardSignal);
   onEvent(stageEvent("plan", undefined, `terraform plan (${Object.keys(stack).length} services)`));
   await stages.terraform.init(run);
   const plan = await stages.terraform.plan(run);
@@ -223,12 +234,19 @@ function terraformRun(
   dir: string,
   onEvent: EventSink,
   signal?: AbortSignal,
+  hardSignal?: AbortSignal,
 ): TerraformRun {
-  return { config, dir, signal, onLine: (line) => onEvent(logEvent("terraform", line)) };
+  return {
+    config,
+    dir,
+    signal,
+    hardSignal,
+    onLine: (line) => onEvent(logEvent("terraform", line)),
+  };
 }
 
 interface Health {
-  status: "SERVING" | "NOT_SERVING";
+  status: "SERVING" | "NOT_SERVING" | "FAILED";
   error?: string;
 }
 
@@ -262,6 +280,8 @@ export async function deploy(
   onEvent: EventSink = noopSink,
   signal?: AbortSignal,
   stages: Stages = realStages,
+  /** A second interrupt: terraform is killed instead of waited for. */
+  hardSignal?: AbortSignal,
 ): Promise<DeployReport> {
   if (req.services.length === 0)
     throw new UsageError("nothing to deploy: the service list is empty");
@@ -269,8 +289,10 @@ export async function deploy(
   config = await stages.preflight(config, req.project, onEvent);
   const cpCerts = await stages.controlPlaneCerts(config);
 
+  // The lock is held through the health phase: a destroy cannot remove what is being checked.
+  const health = new Map<string, Health>();
   const result = await withProjectLock(config, req.project, "deploy", async (dir) => {
-    const prepared = await prepareAndPlan(config, stages, req, onEvent, signal);
+    const prepared = await prepareAndPlan(config, stages, req, onEvent, signal, hardSignal);
     const { plan } = prepared;
     if (prepared.skipped) return prepared;
     if (plan.changes) {
@@ -281,19 +303,45 @@ export async function deploy(
           `terraform apply: ${plan.add} to add, ${plan.change} to change, ${plan.destroy} to destroy`,
         ),
       );
-      await stages.terraform.apply(terraformRun(config, dir, onEvent, signal), plan.planFile);
+      await stages.terraform.apply(
+        terraformRun(config, dir, onEvent, signal, hardSignal),
+        plan.planFile,
+      );
     } else {
       await rm(plan.planFile, { force: true });
       onEvent(
         stageEvent("apply", undefined, "no changes: infrastructure matches the configuration"),
       );
     }
+    await checkHealth(stages, config, prepared, cpCerts, health, onEvent, signal);
     return prepared;
   });
 
-  // Only services built this time are health-checked; a failed one stays FAILED, even if a
-  // previous version still runs.
-  const health = new Map<string, Health>();
+  const report: DeployReport = {
+    project: req.project,
+    services: result.outcomes.map((o) => serviceReport(o, result, health.get(o.spec.name))),
+    // undefined when terraform never ran (nothing could be prepared)
+    applied: result.skipped ? undefined : result.plan.changes,
+    containersRecreated: result.plan.containersRecreated,
+  };
+  onEvent({ type: "result", ts: new Date().toISOString(), result: report });
+  return report;
+}
+
+/**
+ * Only services built this time are health-checked; a failed one stays FAILED, even if a
+ * previous version still runs. A definitive failure (main() exited non-zero inside the
+ * runner's stability window) is FAILED at once; an interrupt ends the wait at once.
+ */
+async function checkHealth(
+  stages: Stages,
+  config: Config,
+  result: PrepareResult,
+  cpCerts: CertPaths,
+  health: Map<string, Health>,
+  onEvent: EventSink,
+  signal?: AbortSignal,
+): Promise<void> {
   await Promise.all(
     result.outcomes.map(async (o) => {
       const name = o.spec.name;
@@ -305,28 +353,33 @@ export async function deploy(
           { port, service: name },
           cpCerts,
           config.healthTimeoutMs,
+          signal,
         );
-        const serving = status.status === HealthStatus_Status.SERVING;
-        health.set(name, {
-          status: serving ? "SERVING" : "NOT_SERVING",
-          ...(!serving && { error: status.message || `health status ${statusName(status)}` }),
-        });
-        onEvent(stageEvent(serving ? "done" : "failed", name, serving ? "SERVING" : "NOT_SERVING"));
+        let h: Health;
+        if (status.status === HealthStatus_Status.SERVING) h = { status: "SERVING" };
+        else if (isDefinitiveFailure(status)) {
+          h = {
+            status: "FAILED",
+            error:
+              `${status.message || `main() exited with code ${status.exitCode}`} ` +
+              `(exit code ${status.exitCode}, phase ${status.phase}, ${status.restarts} restarts)`,
+          };
+        } else {
+          h = {
+            status: "NOT_SERVING",
+            error: status.message || `health status ${statusName(status)}`,
+          };
+        }
+        health.set(name, h);
+        onEvent(stageEvent(h.status === "SERVING" ? "done" : "failed", name, h.status));
       } catch (err) {
+        if (signal?.aborted) return;
         health.set(name, { status: "NOT_SERVING", error: errorMessage(err) });
         onEvent(stageEvent("failed", name, errorMessage(err)));
       }
     }),
   );
-
-  const report: DeployReport = {
-    project: req.project,
-    services: result.outcomes.map((o) => serviceReport(o, result, health.get(o.spec.name))),
-    applied: result.plan.changes,
-    containersRecreated: result.plan.containersRecreated,
-  };
-  onEvent({ type: "result", ts: new Date().toISOString(), result: report });
-  return report;
+  throwIfInterrupted(signal, "the health check");
 }
 
 export async function planDeploy(

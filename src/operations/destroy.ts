@@ -1,34 +1,47 @@
-// `iac destroy`: terraform destroy, then a sweep of everything labelled with the project that
-// Terraform did not know about (labels are the source of truth).
+// `iac destroy`: terraform destroy, then ALWAYS a sweep of everything labelled with the project
+// that Terraform did not remove (labels are the source of truth), also when terraform failed or
+// was interrupted; the failure is reported after the sweep.
 import { rm } from "node:fs/promises";
 import type { Config } from "../kernel/config.js";
+import { IacError, errorMessage } from "../kernel/errors.js";
+import { InterruptedError } from "../platform/interrupt.js";
 import { dockerClient } from "../platform/docker.js";
 import { type EventSink, logEvent, noopSink, stageEvent } from "../kernel/events.js";
 import { readStackVars, tfvarsPath } from "../stack/tfvars.js";
 import * as tf from "../stack/terraform.js";
-import { withProjectLock } from "./project.js";
+import { prepareState, withProjectLock } from "./project.js";
 
 export async function destroy(
   config: Config,
   project: string,
   onEvent: EventSink = noopSink,
+  signal?: AbortSignal,
+  hardSignal?: AbortSignal,
 ): Promise<{ removed: string[] }> {
   return withProjectLock(config, project, "destroy", async (dir) => {
     const removed: string[] = [];
     const vars = await readStackVars(dir);
+    let failure: unknown;
     if (vars && tf.hasState(dir)) {
       onEvent(stageEvent("destroy", undefined, `terraform destroy (project ${project})`));
       const run: tf.TerraformRun = {
         config,
         dir,
+        signal,
+        hardSignal,
         onLine: (line) => onEvent(logEvent("terraform", line)),
       };
-      await tf.init(run);
-      await tf.destroy(run);
-      removed.push(...Object.keys(vars.services).map((s) => `${project}-${s}`));
+      try {
+        // Orphans outside the state would keep the network busy until terraform times out.
+        await prepareState(config, project, run, onEvent);
+        await tf.destroy(run);
+        removed.push(...Object.keys(vars.services).map((s) => `${project}-${s}`));
+      } catch (err) {
+        failure = err;
+        onEvent(logEvent("pipeline", `${errorMessage(err).split("\n")[0]}: sweeping by label`));
+      }
     }
-    // Sweep anything labelled with this project that terraform did not know about
-    // (e.g. a failed apply half-way, or state lost): labels are the source of truth.
+    // Sweep anything labelled with this project that terraform did not remove.
     const docker = dockerClient(config);
     const label = `io.iac.project=${project}`;
     for (const c of await docker.listContainers({ all: true, filters: { label: [label] } })) {
@@ -41,6 +54,16 @@ export async function destroy(
       await docker.getNetwork(n.Id).remove();
       removed.push(`network ${n.Name}`);
       onEvent(logEvent("pipeline", `removed network ${n.Name}`));
+    }
+    if (failure) {
+      const swept = removed.length ? removed.join(", ") : "nothing left to remove";
+      if (failure instanceof InterruptedError)
+        throw new InterruptedError(failure.during, failure.signal, `swept: ${swept}`);
+      throw new IacError(
+        `${errorMessage(failure)}\nswept the resources labelled io.iac.project=${project} anyway: ${swept}`,
+        failure instanceof IacError ? failure.hint : undefined,
+        { cause: failure },
+      );
     }
     await rm(tfvarsPath(dir), { force: true });
     onEvent(stageEvent("done", undefined, `destroyed project ${project}`));

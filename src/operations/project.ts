@@ -3,6 +3,7 @@
 import path from "node:path";
 import type { Config } from "../kernel/config.js";
 import { NotFoundError } from "../kernel/errors.js";
+import { type EventSink, logEvent } from "../kernel/events.js";
 import { acquireLock } from "../platform/lock.js";
 import { ensureControlPlaneCert } from "../mesh/pki.js";
 import {
@@ -13,6 +14,9 @@ import {
   tfvarsPath,
 } from "../stack/tfvars.js";
 import type { CertPaths } from "../kernel/types.js";
+import { reconcile, runningServices } from "../stack/reconcile.js";
+import { checkState, describeCheck } from "../stack/state.js";
+import * as tf from "../stack/terraform.js";
 
 export async function controlPlaneCerts(config: Config): Promise<CertPaths> {
   return ensureControlPlaneCert({
@@ -35,17 +39,39 @@ export async function withProjectLock<T>(
     await release();
   }
 }
+/**
+ * The project's services and host ports: from its tfvars, else (state folder lost) read back
+ * from the running containers' labels and port bindings.
+ */
 export async function deployedServices(
   config: Config,
   project: string,
-): Promise<Record<string, StackService>> {
+): Promise<Record<string, Pick<StackService, "host_port">>> {
   const vars = await readStackVars(projectDir(config, project));
-  if (!vars) {
-    throw new NotFoundError(
-      `project '${project}' has no deployed services (${tfvarsPath(projectDir(config, project))} not found)`,
-      "deploy it first: iac deploy --file repos.yaml" +
-        (project === "iac" ? "" : ` --project ${project}`),
-    );
+  if (vars) return vars.services;
+  const running = await runningServices(config, project);
+  if (Object.keys(running).length > 0) {
+    return Object.fromEntries(Object.entries(running).map(([k, port]) => [k, { host_port: port }]));
   }
-  return vars.services;
+  throw new NotFoundError(
+    `project '${project}' has no deployed services (${tfvarsPath(projectDir(config, project))} not found, ` +
+      `no running container labelled io.iac.project=${project})`,
+    "deploy it first: iac deploy --file repos.yaml" +
+      (project === "iac" ? "" : ` --project ${project}`),
+  );
+}
+
+/** init, a broken state repaired (named), then resources outside the state reconciled (named). */
+export async function prepareState(
+  config: Config,
+  project: string,
+  run: tf.TerraformRun,
+  onEvent?: EventSink,
+): Promise<void> {
+  const say = (line: string) =>
+    onEvent ? onEvent(logEvent("pipeline", line)) : run.onLine?.(`iac: ${line}`);
+  const note = describeCheck(run.dir, await checkState(run.dir));
+  if (note) say(note);
+  await tf.init(run);
+  for (const line of await reconcile(config, project, run)) say(line);
 }

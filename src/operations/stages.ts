@@ -3,6 +3,7 @@
 // failed service keeps its previous version, plan never applies, nothing prepared -> no
 // terraform run) are tested without Docker, git or terraform. Every stage gets the config it
 // must use in its context (preflight may resolve images to local substitutes).
+import path from "node:path";
 import type { Config } from "../kernel/config.js";
 import { UIDS } from "../kernel/contract.js";
 import type { EventSink } from "../kernel/events.js";
@@ -16,7 +17,8 @@ import { waitForServing } from "../runtime/client.js";
 import { fetchSource } from "../source/fetch.js";
 import * as tf from "../stack/terraform.js";
 import { assertNetworkUsable, resolveImages } from "./preflight.js";
-import { controlPlaneCerts } from "./project.js";
+import { controlPlaneCerts, prepareState } from "./project.js";
+import { backupState, checkState, describeCheck } from "../stack/state.js";
 
 export interface StageContext {
   config: Config;
@@ -54,6 +56,7 @@ export interface Stages {
     target: { port: number; service: string },
     certs: CertPaths,
     deadlineMs: number,
+    signal?: AbortSignal,
   ): Promise<HealthStatus>;
 }
 
@@ -94,9 +97,25 @@ export const realStages: Stages = {
       peers,
     }),
   controlPlaneCerts: (config) => controlPlaneCerts(config),
-  terraform: { init: tf.init, plan: tf.plan, apply: tf.apply },
-  waitForServing: (target, certs, deadlineMs) =>
+  terraform: {
+    // A broken state repaired and labelled resources outside the state reconciled, each named.
+    init: (run) => prepareState(run.config, path.basename(run.dir), run),
+    plan: tf.plan,
+    // The state is backed up before and after; a broken file left behind is repaired at once.
+    async apply(run, planFile) {
+      await backupState(run.dir);
+      try {
+        await tf.apply(run, planFile);
+        await backupState(run.dir);
+      } finally {
+        const note = describeCheck(run.dir, await checkState(run.dir));
+        if (note) run.onLine?.(`iac: ${note}`);
+      }
+    },
+  },
+  waitForServing: (target, certs, deadlineMs, signal) =>
     waitForServing({ host: "127.0.0.1", port: target.port, serverName: target.service }, certs, {
       deadlineMs,
+      signal,
     }),
 };

@@ -87,16 +87,47 @@ export function healthCheck(client: RuntimeClient, deadlineMs: number): Promise<
   });
 }
 
-/** A phase after which main() will not come back without a redeploy. */
-function isTerminal(s: HealthStatus): boolean {
-  return s.status === HealthStatus_Status.NOT_SERVING && s.phase === "failed";
+/**
+ * A status after which waiting longer cannot help: main() gave up, or it exited non-zero inside
+ * the runner's stability window (a restart in the window is reported with the failed run's
+ * exit code). The runner only says SERVING once main() has run the window without a restart.
+ */
+export function isDefinitiveFailure(s: HealthStatus): boolean {
+  if (s.status !== HealthStatus_Status.NOT_SERVING) return false;
+  return s.phase === "failed" || (s.exitCode !== undefined && s.exitCode !== 0);
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** Resolves after `ms`, or rejects as soon as `signal` aborts. */
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(signal.reason as Error);
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(signal!.reason as Error);
+    };
+    const timer = setTimeout(() => {
+      signal?.removeEventListener("abort", onAbort);
+      resolve();
+    }, ms);
+    signal?.addEventListener("abort", onAbort, { once: true });
+  });
+}
+
+/** `promise`, or a rejection as soon as `signal` aborts (the call is abandoned). */
+function abortable<T>(promise: Promise<T>, signal?: AbortSignal): Promise<T> {
+  if (!signal) return promise;
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason as Error);
+    if (signal.aborted) return onAbort();
+    signal.addEventListener("abort", onAbort, { once: true });
+    promise.then(resolve, reject).finally(() => signal.removeEventListener("abort", onAbort));
+  });
+}
 
 /**
- * Retries HealthCheck (backoff 100 ms .. 2 s) until SERVING, a terminal failure, or the
- * deadline. Returns the last status received; throws the last error when none was.
+ * Retries HealthCheck (backoff 100 ms .. 1 s) until SERVING, a definitive failure, the
+ * deadline or an abort (which ends the wait at once). Returns the last status received;
+ * throws the last error when none was.
  */
 export async function waitForServing(
   target: RuntimeTarget,
@@ -117,16 +148,20 @@ export async function waitForServing(
       opts.signal?.throwIfAborted();
       const remaining = deadline - Date.now();
       try {
-        last = await healthCheck(client, Math.max(100, Math.min(5_000, remaining)));
+        last = await abortable(
+          healthCheck(client, Math.max(100, Math.min(5_000, remaining))),
+          opts.signal,
+        );
         opts.onAttempt?.(attempt, last);
-        if (last.status === HealthStatus_Status.SERVING || isTerminal(last)) return last;
+        if (last.status === HealthStatus_Status.SERVING || isDefinitiveFailure(last)) return last;
       } catch (err) {
+        opts.signal?.throwIfAborted();
         lastErr = err as Error;
         opts.onAttempt?.(attempt, lastErr);
       }
       if (Date.now() + delay >= deadline) break;
-      await sleep(delay);
-      delay = Math.min(delay * 2, 2_000);
+      await sleep(delay, opts.signal);
+      delay = Math.min(delay * 2, 1_000);
     }
   } finally {
     client.close();

@@ -25,12 +25,16 @@ export async function readPorts(file: string): Promise<Record<string, number>> {
   }
 }
 
-/** Returns a port per service, keeping known ones; new services get a free loopback port. */
+/**
+ * Returns a port per service, keeping known ones (ports.json first, then `running`: the ports
+ * the project's containers publish now); new services get a free loopback port.
+ */
 export async function assignPorts(
   file: string,
   services: string[],
+  running: Record<string, number> = {},
 ): Promise<Record<string, number>> {
-  const known = await readPorts(file);
+  const known = { ...running, ...(await readPorts(file)) };
   const taken = new Set(Object.values(known));
   const out: Record<string, number> = {};
   for (const name of services) {

@@ -8,6 +8,7 @@ import { createInterface } from "node:readline";
 import type { Config } from "../kernel/config.js";
 import { childEnv } from "../kernel/config.js";
 import { IacError, ToolError } from "../kernel/errors.js";
+import { InterruptedError, abortReason } from "../platform/interrupt.js";
 
 export class TerraformError extends IacError {
   override name = "TerraformError";
@@ -18,7 +19,10 @@ export interface TerraformRun {
   /** The project's working dir: .tf copies, tfvars, state. */
   dir: string;
   onLine?: (line: string) => void;
+  /** Interrupt: terraform gets SIGINT (it stops cleanly, saving its state) and is waited for. */
   signal?: AbortSignal;
+  /** Second interrupt: terraform gets SIGKILL. */
+  hardSignal?: AbortSignal;
 }
 
 export interface PlanSummary {
@@ -56,14 +60,39 @@ async function run(
 ): Promise<{ code: number; stdout: string; tail: string[] }> {
   const okCodes = opts.okCodes ?? [0];
   const bin = ctx.config.terraform.bin;
+  ctx.signal?.throwIfAborted();
   return new Promise((resolve, reject) => {
+    // Its own process group: a Ctrl-C on the terminal reaches iac only, which forwards exactly
+    // one SIGINT (two would make terraform exit at once, without saving its state).
     const child = spawn(bin, [...args], {
       cwd: ctx.dir,
       env: tfEnv(ctx.config, ctx.dir),
       stdio: ["ignore", "pipe", "pipe"],
-      signal: ctx.signal,
-      killSignal: "SIGINT", // terraform stops gracefully and releases its state lock on SIGINT
+      detached: true,
     });
+    const what = `terraform ${args[0]}`;
+    const send = (sig: NodeJS.Signals) => {
+      if (child.pid === undefined || child.exitCode !== null) return;
+      try {
+        process.kill(-child.pid, sig);
+      } catch {
+        child.kill(sig);
+      }
+    };
+    const onAbort = () => {
+      ctx.onLine?.(`iac: sending SIGINT to ${what} (pid ${child.pid}) and waiting for it to stop`);
+      send("SIGINT");
+    };
+    const onHard = () => {
+      ctx.onLine?.(`iac: sending SIGKILL to ${what} (pid ${child.pid})`);
+      send("SIGKILL");
+    };
+    ctx.signal?.addEventListener("abort", onAbort, { once: true });
+    ctx.hardSignal?.addEventListener("abort", onHard, { once: true });
+    const cleanup = () => {
+      ctx.signal?.removeEventListener("abort", onAbort);
+      ctx.hardSignal?.removeEventListener("abort", onHard);
+    };
     let stdout = "";
     const tail: string[] = [];
     const onLine = (line: string) => {
@@ -75,6 +104,7 @@ async function run(
     else createInterface({ input: child.stdout }).on("line", onLine);
     createInterface({ input: child.stderr }).on("line", onLine);
     child.on("error", (err: NodeJS.ErrnoException) => {
+      cleanup();
       if (err.code === "ENOENT") {
         reject(
           new ToolError(
@@ -84,8 +114,25 @@ async function run(
         );
       } else reject(err);
     });
-    child.on("close", (code) => {
-      const exit = code ?? 1;
+    child.on("close", (code, signal) => {
+      cleanup();
+      if (ctx.signal?.aborted) {
+        const how =
+          code === null
+            ? `terraform was killed by ${signal}`
+            : `terraform stopped (exit ${code}) and saved its state`;
+        return reject(new InterruptedError(what, abortReason(ctx.signal), how));
+      }
+      if (code === null) {
+        return reject(
+          new TerraformError(
+            `${what} was killed by ${signal} (not by iac): resources it created may be missing from ` +
+              `its state\n${tail.slice(-10).join("\n")}`,
+            "run the same command again: resources outside the state are reconciled first",
+          ),
+        );
+      }
+      const exit = code;
       if (okCodes.includes(exit)) return resolve({ code: exit, stdout, tail });
       const text = tail.join("\n");
       const providerMissing =
@@ -184,4 +231,34 @@ export async function output(ctx: TerraformRun): Promise<Record<string, { value:
 
 export function hasState(dir: string): boolean {
   return existsSync(path.join(dir, "terraform.tfstate"));
+}
+
+export interface StateResource {
+  address: string;
+  type: string;
+  id: string;
+}
+
+/** Resources in the state (`terraform show -json`); empty when there is no state. */
+export async function stateResources(ctx: TerraformRun): Promise<StateResource[]> {
+  const { stdout } = await run(ctx, ["show", "-json", "-no-color"], { capture: true });
+  const doc = JSON.parse(stdout || "{}") as {
+    values?: {
+      root_module?: { resources?: { address: string; type: string; values?: { id?: string } }[] };
+    };
+  };
+  return (doc.values?.root_module?.resources ?? []).map((r) => ({
+    address: r.address,
+    type: r.type,
+    id: r.values?.id ?? "",
+  }));
+}
+
+/** `terraform import ADDRESS ID`: adopts an existing resource into the state. */
+export async function importResource(
+  ctx: TerraformRun,
+  address: string,
+  id: string,
+): Promise<void> {
+  await run(ctx, ["import", "-input=false", "-no-color", address, id]);
 }

@@ -34,6 +34,9 @@ export interface StackVars {
   envoy_image: string;
   otlp_endpoint: string;
   runner_restart_policy: string;
+  health_stable_s: number;
+  log_max_size: string;
+  log_max_file: number;
   /** Who may call the runtime API of a runner that terminates mTLS itself (IAC_SIDECAR=none). */
   allowed_callers: string[];
   services: Record<string, StackService>;
@@ -60,6 +63,9 @@ export function stackVars(
     envoy_image: config.envoyImage,
     otlp_endpoint: config.otlpEndpoint ?? "",
     runner_restart_policy: config.restartPolicy,
+    health_stable_s: config.healthStableS,
+    log_max_size: config.logs.maxSize,
+    log_max_file: config.logs.maxFile,
     // The runtime API (logs, health) is for the control plane only, as Envoy's RBAC rule.
     allowed_callers: [CONTROL_PLANE_SPIFFE_ID],
     services,

@@ -14,6 +14,7 @@ import {
   RuntimeCallError,
   runtimeClient,
   streamLogs,
+  isDefinitiveFailure,
   waitForServing,
 } from "../../src/runtime/client.js";
 import { dockerClient } from "../../src/platform/docker.js";
@@ -411,21 +412,63 @@ describe("controlplane client (loopback server)", () => {
     );
     expect([res.phase, res.exitCode, n]).toEqual(["failed", 3, 1]);
 
-    const backoff = await serve({
+    // A restart inside the runner's stability window: definitive, with the failed run's code.
+    const crashLoop = await serve({
       healthCheck: (_c, cb) =>
         cb(
           null,
-          status({ status: HealthStatus_Status.NOT_SERVING, phase: "backoff", exitCode: 1 }),
+          status({
+            status: HealthStatus_Status.NOT_SERVING,
+            phase: "running",
+            exitCode: 3,
+            restarts: 1,
+          }),
         ),
     });
-    const t0 = Date.now();
-    const last = await waitForServing(
-      { host: "127.0.0.1", port: backoff, serverName: "svc-a" },
+    n = 0;
+    const looped = await waitForServing(
+      { host: "127.0.0.1", port: crashLoop, serverName: "svc-a" },
       certs.controlPlane,
-      { deadlineMs: 800 },
+      { deadlineMs: 10_000, onAttempt: () => n++ },
     );
-    expect(last.phase).toBe("backoff");
-    expect(Date.now() - t0).toBeLessThan(5_000);
+    expect(isDefinitiveFailure(looped)).toBe(true);
+    expect([looped.exitCode, looped.restarts, n]).toEqual([3, 1, 1]);
+
+    // Still inside the window, nothing failed yet: keep asking until the deadline.
+    const starting = await serve({
+      healthCheck: (_c, cb) =>
+        cb(null, status({ status: HealthStatus_Status.NOT_SERVING, phase: "running" })),
+    });
+    n = 0;
+    const last = await waitForServing(
+      { host: "127.0.0.1", port: starting, serverName: "svc-a" },
+      certs.controlPlane,
+      { deadlineMs: 800, onAttempt: () => n++ },
+    );
+    expect(last.phase).toBe("running");
+    expect(n).toBeGreaterThan(1);
+  });
+
+  it("stops waiting as soon as it is aborted", async () => {
+    const starting = await serve({
+      healthCheck: (_c, cb) =>
+        cb(null, status({ status: HealthStatus_Status.NOT_SERVING, phase: "running" })),
+    });
+    const abort = new AbortController();
+    setTimeout(() => abort.abort("SIGINT"), 300);
+    const t0 = Date.now();
+    await expect(
+      waitForServing(
+        { host: "127.0.0.1", port: starting, serverName: "svc-a" },
+        certs.controlPlane,
+        {
+          deadlineMs: 60_000,
+          signal: abort.signal,
+        },
+      ),
+    ).rejects.toBe("SIGINT");
+    // Ends with the abort, not at the 60 s deadline.
+    expect(Date.now() - t0).toBeLessThan(30_000);
   });
 
   it("throws with the last error when nothing answers, and on a SAN mismatch", async () => {

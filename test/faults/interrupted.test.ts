@@ -1,0 +1,110 @@
+// Scenario 1 of issue 18: interrupted applies converge. SIGINT to iac only (as `kill`, CI runners
+// and systemd send it) and SIGKILL of the terraform child, both mid-apply; then the next deploy
+// must succeed with no orphan and a destroy whose terraform fails must still sweep everything.
+import { writeFile } from "node:fs/promises";
+import path from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import {
+  FaultProject,
+  SERVE,
+  alive,
+  childPids,
+  commOf,
+  parseReport,
+  removeFaultImages,
+} from "./harness.js";
+
+const p = new FaultProject();
+const DEPLOY = ["deploy", "--file", "repos.yaml"];
+
+beforeAll(async () => {
+  await p.setup({ a: SERVE, b: SERVE });
+});
+afterAll(async () => {
+  await p.cleanup();
+  await removeFaultImages(p.slugs);
+});
+
+async function until(pred: () => Promise<boolean>, timeoutMs = 30_000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!(await pred())) {
+    if (Date.now() > end) throw new Error(`condition not met in ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+function terraformChild(pid: number): number | undefined {
+  return childPids(pid).find((c) => commOf(c) === "terraform");
+}
+
+async function expectConverged(res: { code: number | null; stdout: string; stderr: string }) {
+  expect(res.code, res.stderr).toBe(0);
+  const report = parseReport(res.stdout);
+  expect(report.services.map((s) => s.status)).toEqual(["SERVING", "SERVING"]);
+  expect(await p.containers()).toEqual({
+    [`${p.project}-a`]: "running",
+    [`${p.project}-b`]: "running",
+  });
+}
+
+describe("fault: interrupted operations converge", () => {
+  it("SIGINT to iac mid-apply: terraform is told and waited for; exit 130 naming what stopped", async () => {
+    const run = p.spawn(DEPLOY);
+    await run.waitFor(/terraform: docker_container\.app\[.*Creating\.\.\./);
+    const tf = terraformChild(run.child.pid!);
+    expect(tf, "terraform runs as a child of iac").toBeDefined();
+    run.child.kill("SIGINT");
+    const res = await run.done;
+    expect(res.code, res.stderr).toBe(130);
+    expect(res.stderr).toMatch(/interrupted \(SIGINT\) during terraform apply/);
+    expect(alive(tf!), "iac waited for terraform to stop").toBe(false);
+  });
+
+  it("the next deploy converges", async () => {
+    await expectConverged(await p.deploy());
+  });
+
+  it("SIGKILL of terraform mid-apply: said so; the next deploy reconciles the orphans", async () => {
+    // New env for both services: terraform replaces both containers.
+    await writeFile(
+      path.join(p.work, "repos.yaml"),
+      [
+        "services:",
+        ...["a", "b"].flatMap((n) => [
+          `  - slug: file:fault-${n}`,
+          `    name: ${n}`,
+          `    env: {ROUND: "2"}`,
+        ]),
+        "",
+      ].join("\n"),
+    );
+    const before = new Set(Object.keys(await p.containerIds()));
+    const run = p.spawn(DEPLOY);
+    // The apply first destroys the old containers: terraform apply is running by then.
+    await run.waitFor(/terraform: docker_container\.app\[.*Destroying\.\.\./);
+    const tf = terraformChild(run.child.pid!);
+    expect(tf).toBeDefined();
+    // Freeze terraform as it starts creating a container; its provider plugin carries on and
+    // creates it in Docker. Killing terraform now loses that container from the state.
+    await run.waitFor(/terraform: docker_container\.app\[.*Creating\.\.\./);
+    process.kill(tf!, "SIGSTOP");
+    await until(async () => Object.keys(await p.containerIds()).some((id) => !before.has(id)));
+    process.kill(tf!, "SIGKILL");
+    const res = await run.done;
+    expect(res.code, res.stderr).toBe(1);
+    expect(res.stderr).toMatch(/terraform apply was killed by SIGKILL/);
+
+    const next = await p.deploy();
+    expect(next.stderr).toMatch(/not in terraform state .*(removed|imported)/);
+    await expectConverged(next);
+  });
+
+  it("destroy sweeps every labelled resource even when terraform fails", async () => {
+    const res = await p.iac(["destroy"], { IAC_TERRAFORM_BIN: "/bin/false" });
+    expect(res.code, res.stderr).toBe(1);
+    expect(res.stderr).toMatch(/terraform .*failed/);
+    expect(res.stderr).toMatch(/swept/);
+    expect(await p.containers()).toEqual({});
+    expect(await p.networks()).toEqual([]);
+  });
+});
