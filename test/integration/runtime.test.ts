@@ -291,12 +291,12 @@ describe.skipIf(skipReason !== undefined)("runtime images (IAC_SIDECAR=none)", (
       // ...but it may neither probe the service nor read its logs.
       const err = await healthCheck(peer, 5_000).catch((e: unknown) => e);
       expect(err).toBeInstanceOf(RuntimeCallError);
-      expect((err as RuntimeCallError).code).toBe(GrpcStatus.PERMISSION_DENIED);
+      expect((err as RuntimeCallError).grpcCode).toBe(GrpcStatus.PERMISSION_DENIED);
       expect((err as RuntimeCallError).message).toContain("spiffe://rt-test/rt-peer");
       const logs = await streamLogs(peer, { tail: 10, follow: false }, () => {}).catch(
         (e: unknown) => e,
       );
-      expect((logs as RuntimeCallError).code).toBe(GrpcStatus.PERMISSION_DENIED);
+      expect((logs as RuntimeCallError).grpcCode).toBe(GrpcStatus.PERMISSION_DENIED);
     } finally {
       peer.close();
     }
