@@ -10,7 +10,7 @@ DEMO_FILE ?= examples/demo.yaml
 # Where scripts/bootstrap.sh puts a terraform it had to build (only used when none is on PATH).
 export PATH := $(PATH):$(or $(IAC_CACHE_DIR),$(HOME)/.cache/iac-wrapper)/bin
 
-.PHONY: help bootstrap images deps proto proto-check test test-unit test-integration test-faults test-runner fmt lint plan apply deploy destroy health demo demo-destroy bench
+.PHONY: help bootstrap images deps proto proto-check test test-unit test-component test-integration test-faults test-runner fmt lint plan apply deploy destroy health demo demo-destroy bench
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -33,6 +33,9 @@ test: bootstrap ## the whole suite: runner (pytest) + unit + integration + fault
 
 test-unit: deps ## fast unit tests only (no Docker)
 	@$(NPX) vitest run --project unit
+
+test-component: deps ## component tests: real servers on loopback, no Docker
+	@$(NPX) vitest run --project component
 
 test-faults: bootstrap ## fault injection only (real Docker, terraform: signals, broken state, crash loops, lock)
 	@$(NPX) vitest run --project faults

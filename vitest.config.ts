@@ -21,6 +21,16 @@ export default defineConfig({
       {
         extends: true,
         test: {
+          // Real servers on loopback (admin API, local GitHub/Supabase stand-ins, git), no Docker.
+          name: "component",
+          include: ["test/component/**/*.test.ts"],
+          testTimeout: 180_000,
+          hookTimeout: 300_000,
+        },
+      },
+      {
+        extends: true,
+        test: {
           name: "integration",
           include: ["test/integration/**/*.test.ts"],
           testTimeout: 180_000,
