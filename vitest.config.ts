@@ -31,6 +31,17 @@ export default defineConfig({
       {
         extends: true,
         test: {
+          // Issue 11: table-driven hostile inputs (links, git config, tokens, bodies, env, ...).
+          // No Docker: real git, real local servers, temp folders.
+          name: "hostile",
+          include: ["test/hostile/**/*.test.ts"],
+          testTimeout: 30_000,
+          hookTimeout: 60_000,
+        },
+      },
+      {
+        extends: true,
+        test: {
           name: "integration",
           include: ["test/integration/**/*.test.ts"],
           testTimeout: 180_000,

@@ -47,6 +47,15 @@ export const serviceItemSchema = z
       })
       .optional()
       .describe("the port the app serves its peers on (127.0.0.1); none = not reachable by peers"),
+    resources: z
+      .object({
+        memory: z.union([z.string().max(16), z.number()]).optional(),
+        cpus: z.number().optional(),
+        pids: z.number().int().optional(),
+      })
+      .strict()
+      .optional()
+      .describe("container limits (default memory 512m, cpus 1, pids 256)"),
   })
   .strict();
 

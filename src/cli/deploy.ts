@@ -9,6 +9,7 @@ import type { DeployEvent } from "../kernel/events.js";
 import { ProgressView, table } from "./progress.js";
 import { loadReposFile } from "../intake/repofile.js";
 import { installInterrupts, type Interrupts } from "../platform/interrupt.js";
+import { stripControls } from "./termtext.js";
 import { configFromFlags, outputOption, printJson, projectOption, requireFile } from "./shared.js";
 
 interface CommonFlags {
@@ -241,7 +242,8 @@ export function registerDeployCommands(program: Command): void {
           { tail, follow: Boolean(flags.follow) },
           (l) => {
             if (flags.output === "json") process.stdout.write(JSON.stringify(l) + "\n");
-            else process.stdout.write(`${l.msg}\n`);
+            // The app's bytes, minus anything that would drive the terminal.
+            else process.stdout.write(`${stripControls(l.msg)}\n`);
           },
           abort.signal,
         );

@@ -9,6 +9,7 @@ import { registerImagesCommand } from "./images.js";
 import { registerInspectCommand } from "./inspect.js";
 import { registerPkiCommand } from "./pki.js";
 import { registerServeCommand } from "./serve.js";
+import { stripControls } from "./termtext.js";
 
 export function buildProgram(): Command {
   const program = new Command()
@@ -38,7 +39,7 @@ export function exitCodeFor(err: unknown): number {
 
 export function reportError(err: unknown): void {
   if (err instanceof CommanderError) return; // commander already printed it
-  process.stderr.write(`iac: error: ${formatError(err, { indent: "  " })}\n`);
+  process.stderr.write(`iac: error: ${stripControls(formatError(err, { indent: "  " }))}\n`);
 }
 
 /** DOCKER_HOST as the commands saw it (undefined when unset or the settings are invalid). */

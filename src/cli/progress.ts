@@ -1,6 +1,7 @@
 // Renders pipeline events for humans on stderr: a live per-service view on a TTY (stage,
 // elapsed), plain timestamped lines otherwise. Machine output (JSON) never goes through here.
 import type { DeployEvent, EventSink, Stage } from "../kernel/events.js";
+import { stripControls } from "./termtext.js";
 
 interface Row {
   name: string;
@@ -50,7 +51,8 @@ export class ProgressView {
     else if (event.type === "log") this.onLog(event);
   };
 
-  private onStage(e: Extract<DeployEvent, { type: "stage" }>): void {
+  private onStage(raw: Extract<DeployEvent, { type: "stage" }>): void {
+    const e = raw.message === undefined ? raw : { ...raw, message: stripControls(raw.message) };
     const t = this.now();
     if (e.service) {
       const row = this.rows.get(e.service) ?? {
@@ -75,7 +77,9 @@ export class ProgressView {
     }
   }
 
-  private onLog(e: Extract<DeployEvent, { type: "log" }>): void {
+  private onLog(raw: Extract<DeployEvent, { type: "log" }>): void {
+    // App, build and fetch output: never let it drive the terminal.
+    const e = { ...raw, line: stripControls(raw.line) };
     if (e.source === "build" && !this.opts.verbose) {
       if (this.opts.tty && e.service) {
         const row = this.rows.get(e.service);

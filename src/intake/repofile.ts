@@ -12,9 +12,10 @@ import { RESERVED_PORTS } from "../mesh/envoy.js";
 import { IacError, UsageError } from "../kernel/errors.js";
 import { DNS_LABEL_HINT, isDnsLabel } from "../kernel/names.js";
 import { parseSlug, serviceNameFor, type ParseSlugOptions } from "./slug.js";
+import { parseResources } from "./resources.js";
 import type { ServiceSpec } from "../kernel/types.js";
 
-const ENTRY_KEYS = new Set(["slug", "name", "entrypoint", "env", "port"]);
+const ENTRY_KEYS = new Set(["slug", "name", "entrypoint", "env", "port", "resources"]);
 
 const ENV_KEY_RE = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const SHAPE_HINT =
@@ -53,15 +54,37 @@ export function parseEntrypointValue(value: unknown, where: string): string[] {
   return argv;
 }
 
+/**
+ * Names an app's `env` may not set: IAC_* and OTEL_* configure the runner and its telemetry
+ * (IAC_LISTEN=0.0.0.0:50051 would expose the plaintext runner, IAC_ALLOWED_CALLERS would widen
+ * who may call); the Terraform module sets them itself.
+ */
+export function reservedEnvName(name: string): boolean {
+  return /^(IAC|OTEL)_/i.test(name);
+}
+
 function parseEnv(value: unknown, where: string): Record<string, string> {
   if (value === undefined || value === null) return {};
   if (!isRecord(value)) throw new UsageError(`${where}: env must be a mapping of NAME: value`);
   const env: Record<string, string> = {};
+  const seen = new Map<string, string>();
   for (const [key, v] of Object.entries(value)) {
     if (!ENV_KEY_RE.test(key))
       throw new UsageError(
         `${where}: env name '${key}' is not a valid variable name ([A-Za-z_][A-Za-z0-9_]*)`,
       );
+    if (reservedEnvName(key))
+      throw new UsageError(
+        `${where}: env name '${key}' is reserved (IAC_* and OTEL_* configure the runner)`,
+        "rename the variable; OTEL_EXPORTER_OTLP_ENDPOINT is set for every service from the control plane's environment",
+      );
+    const folded = key.toUpperCase();
+    if (seen.has(folded))
+      throw new UsageError(
+        `${where}: env names '${seen.get(folded)}' and '${key}' differ only in case`,
+        "give each variable one spelling",
+      );
+    seen.set(folded, key);
     if (typeof v === "string") env[key] = v;
     else if (typeof v === "number" || typeof v === "boolean") env[key] = String(v);
     else throw new UsageError(`${where}: env ${key} must be a string, number or boolean`);
@@ -138,7 +161,8 @@ function parseEntry(
     name = entry.name;
   }
   const env = withWhere("", field("env"), () => parseEnv(entry.env, where));
-  const spec: ServiceSpec = { name, slug, env };
+  const resources = withWhere("", field("resources"), () => parseResources(entry.resources, where));
+  const spec: ServiceSpec = { name, slug, env, resources };
   const port = withWhere("", field("port"), () => parsePortValue(entry.port, where));
   if (port !== undefined) spec.port = port;
   if (entry.entrypoint !== undefined) {

@@ -15,6 +15,8 @@ import { throwIfInterrupted } from "../platform/interrupt.js";
 import { mapLimit } from "../platform/limit.js";
 import { isDefinitiveFailure } from "../runtime/client.js";
 import { runningServices } from "../stack/reconcile.js";
+import { DEFAULT_RESOURCES } from "../intake/resources.js";
+import { dockerClient } from "../platform/docker.js";
 import { assignPorts } from "../stack/ports.js";
 import type { PlanSummary, TerraformRun } from "../stack/terraform.js";
 import {
@@ -106,6 +108,9 @@ async function prepareService(
       envoy_config: "", // written once the stack's members are known
       env: spec.env,
       port: spec.port ?? 0,
+      memory_mb: (spec.resources ?? DEFAULT_RESOURCES).memoryMb,
+      cpus: (spec.resources ?? DEFAULT_RESOURCES).cpus,
+      pids: (spec.resources ?? DEFAULT_RESOURCES).pids,
       config_hash: "",
     };
     return { ...progress, ok: true, stack, certFiles: [certs.certFile, certs.caFile] };
@@ -313,7 +318,8 @@ export async function deploy(
         stageEvent("apply", undefined, "no changes: infrastructure matches the configuration"),
       );
     }
-    await checkHealth(stages, config, prepared, cpCerts, health, onEvent, signal);
+    await applyPidsLimits(config, req.project, dir, onEvent);
+    await checkHealth(stages, config, prepared, cpCerts, health, onEvent, signal, req.project);
     return prepared;
   });
 
@@ -341,6 +347,7 @@ async function checkHealth(
   health: Map<string, Health>,
   onEvent: EventSink,
   signal?: AbortSignal,
+  project?: string,
 ): Promise<void> {
   await Promise.all(
     result.outcomes.map(async (o) => {
@@ -350,7 +357,7 @@ async function checkHealth(
       onEvent(stageEvent("health", name, `gRPC HealthCheck via 127.0.0.1:${port} (mTLS)`));
       try {
         const status = await stages.waitForServing(
-          { port, service: name },
+          { port, service: name, project },
           cpCerts,
           config.healthTimeoutMs,
           signal,
@@ -400,4 +407,34 @@ export async function planDeploy(
       plan: prepared.plan,
     };
   });
+}
+
+/**
+ * The process limit of each app container. The Docker provider has no pids_limit, so it is
+ * set with `docker update` after every apply (it survives restarts; a recreated container
+ * gets it again on this same step).
+ */
+async function applyPidsLimits(
+  config: Config,
+  project: string,
+  dir: string,
+  onEvent: EventSink,
+): Promise<void> {
+  const vars = await readStackVars(dir);
+  if (!vars) return;
+  const docker = dockerClient(config);
+  for (const [name, svc] of Object.entries(vars.services)) {
+    const pids = svc.pids ?? DEFAULT_RESOURCES.pids;
+    try {
+      await docker.getContainer(`${project}-${name}`).update({ PidsLimit: pids });
+    } catch (err) {
+      onEvent(
+        logEvent(
+          "terraform",
+          `warning: cannot set the pids limit of ${project}-${name}: ${errorMessage(err)}`,
+          name,
+        ),
+      );
+    }
+  }
 }

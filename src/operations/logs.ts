@@ -3,6 +3,7 @@ import type { Config } from "../kernel/config.js";
 import { runtimeClient, streamLogs as streamRuntimeLogs } from "../runtime/client.js";
 import { NotFoundError } from "../kernel/errors.js";
 import { controlPlaneCerts, deployedServices } from "./project.js";
+import { serviceSpiffeId } from "../mesh/pki.js";
 
 export async function streamLogs(
   config: Config,
@@ -22,7 +23,12 @@ export async function streamLogs(
   }
   const certs = await controlPlaneCerts(config);
   const client = runtimeClient(
-    { host: "127.0.0.1", port: svc.host_port, serverName: service },
+    {
+      host: "127.0.0.1",
+      port: svc.host_port,
+      serverName: service,
+      spiffeId: serviceSpiffeId(project, service),
+    },
     certs,
   );
   try {

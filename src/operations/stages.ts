@@ -14,6 +14,7 @@ import { buildImage } from "../image/build.js";
 import { type EnvoyPeer, writeEnvoyConfig } from "../mesh/envoy.js";
 import { ensureServiceCert } from "../mesh/pki.js";
 import { waitForServing } from "../runtime/client.js";
+import { serviceSpiffeId } from "../mesh/pki.js";
 import { fetchSource } from "../source/fetch.js";
 import * as tf from "../stack/terraform.js";
 import { assertNetworkUsable, resolveImages } from "./preflight.js";
@@ -53,7 +54,8 @@ export interface Stages {
     apply(run: tf.TerraformRun, planFile: string): Promise<void>;
   };
   waitForServing(
-    target: { port: number; service: string },
+    /** `project` pins the server's SPIFFE URI too (the dev CA is shared by all projects). */
+    target: { port: number; service: string; project?: string },
     certs: CertPaths,
     deadlineMs: number,
     signal?: AbortSignal,
@@ -114,8 +116,17 @@ export const realStages: Stages = {
     },
   },
   waitForServing: (target, certs, deadlineMs, signal) =>
-    waitForServing({ host: "127.0.0.1", port: target.port, serverName: target.service }, certs, {
-      deadlineMs,
-      signal,
-    }),
+    waitForServing(
+      {
+        host: "127.0.0.1",
+        port: target.port,
+        serverName: target.service,
+        spiffeId: target.project ? serviceSpiffeId(target.project, target.service) : undefined,
+      },
+      certs,
+      {
+        deadlineMs,
+        signal,
+      },
+    ),
 };

@@ -7,6 +7,7 @@ import { dockerClient } from "../platform/docker.js";
 import { errorMessage } from "../kernel/errors.js";
 import * as tf from "../stack/terraform.js";
 import { controlPlaneCerts, deployedServices } from "./project.js";
+import { serviceSpiffeId } from "../mesh/pki.js";
 
 export interface ServiceHealth {
   name: string;
@@ -41,7 +42,12 @@ export async function health(config: Config, project: string): Promise<ServiceHe
     Object.entries(services).map(async ([name, svc]) => {
       try {
         const client = runtimeClient(
-          { host: "127.0.0.1", port: svc.host_port, serverName: name },
+          {
+            host: "127.0.0.1",
+            port: svc.host_port,
+            serverName: name,
+            spiffeId: serviceSpiffeId(project, name),
+          },
           certs,
         );
         try {

@@ -22,6 +22,10 @@ export interface StackService {
    * Absent in state written before ports existed (the module defaults it to 0).
    */
   port?: number;
+  /** Container limits: memory in MiB (hard, no extra swap), CPUs, processes. */
+  memory_mb: number;
+  cpus: number;
+  pids: number;
   /** Hash of the files the containers bind-mount (envoy config, cert): a change replaces them. */
   config_hash: string;
 }
