@@ -73,7 +73,7 @@ resource "docker_container" "app" {
   # applied by iac with `docker update` after apply: the provider has no pids_limit.
   memory      = each.value.memory_mb
   memory_swap = each.value.memory_mb
-  cpus        = tostring(each.value.cpus)
+  cpus        = each.value.cpus # "1.0": the provider's own spelling (no replacement on re-read)
 
   stop_signal           = "SIGTERM"
   stop_timeout          = 15

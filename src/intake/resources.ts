@@ -10,7 +10,7 @@ export const DEFAULT_RESOURCES: Resources = { memoryMb: 512, cpus: 1, pids: 256 
 
 const LIMITS = {
   memoryMb: [16, 65_536],
-  cpus: [0.05, 64],
+  cpus: [0.1, 64],
   pids: [16, 32_768],
 } as const;
 
@@ -57,6 +57,21 @@ export function parseResources(value: unknown, where: string): Resources {
       throw new UsageError(`${where}: unknown key resources.${k}`, "allowed: memory, cpus, pids");
   }
   return out;
+}
+
+/**
+ * `cpus` as the Docker provider reads it back (its nanoInt64ToDecimalString): "1.0", "0.5",
+ * "1.25". Terraform compares strings, so "1" would differ from the "1.0" it reads and force a
+ * replacement on every deploy.
+ */
+export function providerCpus(cpus: number): string {
+  const nano = BigInt(Math.round(cpus * 1e9));
+  const whole = nano / 1_000_000_000n;
+  const frac = (nano % 1_000_000_000n).toString().padStart(9, "0");
+  const str = `${whole}.${frac}`;
+  // Go's big.Rat FloatString(1): rounded to one decimal.
+  if ((str.match(/0/g) ?? []).length === 9) return (Math.round(cpus * 10) / 10).toFixed(1);
+  return str.replace(/0+$/, "");
 }
 
 /** How `iac inspect` and the docs show them (the repos file's own spelling). */

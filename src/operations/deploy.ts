@@ -15,7 +15,7 @@ import { throwIfInterrupted } from "../platform/interrupt.js";
 import { mapLimit } from "../platform/limit.js";
 import { isDefinitiveFailure } from "../runtime/client.js";
 import { runningServices } from "../stack/reconcile.js";
-import { DEFAULT_RESOURCES } from "../intake/resources.js";
+import { DEFAULT_RESOURCES, providerCpus } from "../intake/resources.js";
 import { dockerClient } from "../platform/docker.js";
 import { assignPorts } from "../stack/ports.js";
 import type { PlanSummary, TerraformRun } from "../stack/terraform.js";
@@ -109,7 +109,7 @@ async function prepareService(
       env: spec.env,
       port: spec.port ?? 0,
       memory_mb: (spec.resources ?? DEFAULT_RESOURCES).memoryMb,
-      cpus: (spec.resources ?? DEFAULT_RESOURCES).cpus,
+      cpus: providerCpus((spec.resources ?? DEFAULT_RESOURCES).cpus),
       pids: (spec.resources ?? DEFAULT_RESOURCES).pids,
       config_hash: "",
     };

@@ -24,7 +24,8 @@ export interface StackService {
   port?: number;
   /** Container limits: memory in MiB (hard, no extra swap), CPUs, processes. */
   memory_mb: number;
-  cpus: number;
+  /** As the provider reads it back ("1.0", "0.5"): see intake/resources.ts providerCpus. */
+  cpus: string;
   pids: number;
   /** Hash of the files the containers bind-mount (envoy config, cert): a change replaces them. */
   config_hash: string;

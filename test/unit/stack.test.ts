@@ -31,7 +31,7 @@ describe("stack vars", () => {
         cert_dir: "/x",
         envoy_config: "",
         memory_mb: 512,
-        cpus: 1,
+        cpus: "1.0",
         pids: 256,
         config_hash: "h",
         env: {},
