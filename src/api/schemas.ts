@@ -1,7 +1,7 @@
 // Request schemas of the admin API (zod). They validate shape and limits; the slugs
 // themselves are parsed by the same code as the repos file (400 naming the bad one).
 import { z } from "zod";
-import { RESERVED_PORTS } from "../mesh/envoy.js";
+import { RESERVED_PORTS } from "../kernel/contract.js";
 import { UsageError } from "../kernel/errors.js";
 import { DNS_LABEL_RE } from "../kernel/names.js";
 

@@ -8,7 +8,7 @@
 import { readFile } from "node:fs/promises";
 import path from "node:path";
 import { parseDocument } from "yaml";
-import { RESERVED_PORTS } from "../mesh/envoy.js";
+import { RESERVED_PORTS } from "../kernel/contract.js";
 import { IacError, UsageError } from "../kernel/errors.js";
 import { DNS_LABEL_HINT, isDnsLabel } from "../kernel/names.js";
 import { parseSlug, serviceNameFor, type ParseSlugOptions } from "./slug.js";
