@@ -168,7 +168,6 @@ resource "docker_service" "app" {
         target = "/tmp"
         tmpfs_options {
           size_bytes = 64 * 1024 * 1024
-          mode       = 1777
         }
       }
 
@@ -215,7 +214,7 @@ resource "docker_service" "app" {
     }
 
     networks_advanced {
-      name    = docker_network.mesh.id
+      id      = docker_network.mesh.id
       aliases = [each.key]
     }
 
@@ -227,6 +226,7 @@ resource "docker_service" "app" {
       condition    = "any"
       delay        = "2s"
       max_attempts = 0
+      window       = "0s"
     }
   }
 
@@ -266,9 +266,7 @@ resource "docker_service" "app" {
     }
   }
 
-  # terraform apply returns once the tasks run (or fails when the update is rolled back).
-  converge_config {
-    delay   = "2s"
-    timeout = "5m"
-  }
+  # No converge_config: on a failed update the provider would delete the service (and with it
+  # the old version that Swarm rolled back to). The control plane watches the rollout instead
+  # (UpdateStatus + tasks) and reports a rollback with its reason.
 }
