@@ -60,6 +60,14 @@ resource "docker_config" "ca" {
   name = "${substr(var.project, 0, 40)}-ca-${local.ca_hash}"
   data = filebase64(var.ca_file)
 
+  dynamic "labels" {
+    for_each = local.common_labels
+    content {
+      label = labels.key
+      value = labels.value
+    }
+  }
+
   lifecycle {
     create_before_destroy = true
   }
@@ -70,6 +78,14 @@ resource "docker_config" "envoy" {
 
   name = "${local.files[each.key].prefix}-envoy-${local.files[each.key].envoy_hash}"
   data = filebase64(each.value.envoy_config)
+
+  dynamic "labels" {
+    for_each = local.common_labels
+    content {
+      label = labels.key
+      value = labels.value
+    }
+  }
 
   lifecycle {
     create_before_destroy = true

@@ -10,13 +10,21 @@ import { ProgressView, table } from "./progress.js";
 import { loadReposFile } from "../intake/repofile.js";
 import { installInterrupts, type Interrupts } from "../platform/interrupt.js";
 import { stripControls } from "./termtext.js";
-import { configFromFlags, outputOption, printJson, projectOption, requireFile } from "./shared.js";
+import {
+  configFromFlags,
+  outputOption,
+  printJson,
+  projectOption,
+  requireFile,
+  targetOption,
+} from "./shared.js";
 
 interface CommonFlags {
   project?: string;
   output: "text" | "json";
   sidecar?: string;
   network?: string;
+  target?: string;
   verbose?: boolean;
   follow?: boolean;
 }
@@ -86,6 +94,7 @@ export function registerDeployCommands(program: Command): void {
     .addOption(projectOption())
     .addOption(sidecarOption())
     .addOption(networkOption())
+    .addOption(targetOption())
     .addOption(outputOption())
     .option("--follow", "with --output json: stream NDJSON progress events, then the result")
     .option("-v, --verbose", "show image build output")
@@ -168,6 +177,7 @@ export function registerDeployCommands(program: Command): void {
     .description("remove every container and the network of a project (nothing of another project)")
     .addOption(projectOption())
     .addOption(networkOption())
+    .addOption(targetOption())
     .addOption(outputOption())
     .action(async (flags: CommonFlags) => {
       const config = configFromFlags(flags);
@@ -191,13 +201,32 @@ export function registerDeployCommands(program: Command): void {
 
   program
     .command("health")
-    .description("gRPC HealthCheck of every deployed service (mTLS); exit 1 if any is not SERVING")
+    .description(
+      "gRPC HealthCheck of every deployed service (mTLS; on a swarm: every task); exit 1 if any is not SERVING",
+    )
     .addOption(projectOption())
+    .addOption(targetOption())
     .addOption(outputOption())
     .action(async (flags: CommonFlags) => {
       const config = configFromFlags(flags);
       const services = await health(config, config.project);
       if (flags.output === "json") printJson({ project: config.project, services });
+      else if (config.target === "swarm")
+        process.stdout.write(
+          table(
+            ["SERVICE", "REPLICA", "NODE", "TASK", "STATUS", "PHASE", "RESTARTS", "MESSAGE"],
+            services.map((s) => [
+              s.name,
+              s.replica === undefined ? "-" : String(s.replica),
+              s.node ?? "-",
+              s.taskState ?? "-",
+              s.status,
+              s.phase ?? "-",
+              s.restarts === undefined ? "-" : String(s.restarts),
+              s.message ?? "",
+            ]),
+          ),
+        );
       else
         process.stdout.write(
           table(
@@ -221,6 +250,7 @@ export function registerDeployCommands(program: Command): void {
     .description("main()'s output of a service, from its runner's buffer (StreamLogs over mTLS)")
     .argument("<service>", "service name")
     .addOption(projectOption())
+    .addOption(targetOption())
     .option("-f, --follow", "keep streaming new lines")
     .option("-n, --tail <lines>", "number of recent lines to show first (0 = all)", "100")
     .addOption(outputOption())

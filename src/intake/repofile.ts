@@ -1,6 +1,6 @@
 // The repos file (YAML or JSON; JSON is read as YAML 1.2) -> ServiceSpec[]. Accepted shapes:
 //   - gh:owner/repo#ref                      a top-level list of slugs (or entries, below)
-//   services: [ {slug, name?, entrypoint?, env?, port?} | "slug", ... ]
+//   services: [ {slug, name?, entrypoint?, env?, port?, replicas?, placement?} | "slug", ... ]
 //   slugs: [ "slug", ... ]                   (the admin API's POST /deploy body)
 // Every error names the file (or origin), the entry (index and slug) and what is wrong.
 // Two entries that end up with the same service name are an error (not a silent suffix):
@@ -15,7 +15,19 @@ import { parseSlug, serviceNameFor, type ParseSlugOptions } from "./slug.js";
 import { parseResources } from "./resources.js";
 import type { ServiceSpec } from "../kernel/types.js";
 
-const ENTRY_KEYS = new Set(["slug", "name", "entrypoint", "env", "port", "resources"]);
+const ENTRY_KEYS = new Set([
+  "slug",
+  "name",
+  "entrypoint",
+  "env",
+  "port",
+  "resources",
+  "replicas",
+  "placement",
+]);
+/** Swarm placement constraint: node.<attr> == / != value (what `docker service create --constraint` takes). */
+const CONSTRAINT_RE = /^node\.[A-Za-z0-9_.-]+\s*(==|!=)\s*[A-Za-z0-9_.:/-]+$/;
+const MAX_REPLICAS = 100;
 
 const ENV_KEY_RE = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const SHAPE_HINT =
@@ -165,11 +177,44 @@ function parseEntry(
   const spec: ServiceSpec = { name, slug, env, resources };
   const port = withWhere("", field("port"), () => parsePortValue(entry.port, where));
   if (port !== undefined) spec.port = port;
+  if (entry.replicas !== undefined) {
+    const value = entry.replicas;
+    spec.replicas = withWhere("", field("replicas"), () => parseReplicas(value, where));
+  }
+  if (entry.placement !== undefined) {
+    const value = entry.placement;
+    spec.placement = withWhere("", field("placement"), () => parsePlacement(value, where));
+  }
   if (entry.entrypoint !== undefined) {
     const value = entry.entrypoint;
     spec.entrypoint = withWhere("", field("entrypoint"), () => parseEntrypointValue(value, where));
   }
   return spec;
+}
+
+/** `replicas:` (swarm target): tasks of the service, 1..100. */
+function parseReplicas(value: unknown, where: string): number {
+  if (typeof value !== "number" || !Number.isInteger(value) || value < 1 || value > MAX_REPLICAS)
+    throw new UsageError(
+      `${where}: replicas must be an integer from 1 to ${MAX_REPLICAS}, got ${JSON.stringify(value)}`,
+      "e.g. replicas: 2 (used by the swarm target; the local target runs one container)",
+    );
+  return value;
+}
+
+/** `placement:` (swarm target): a constraint string or a list of them. */
+function parsePlacement(value: unknown, where: string): string[] {
+  const list = typeof value === "string" ? [value] : value;
+  if (!Array.isArray(list) || !list.every((c) => typeof c === "string"))
+    throw new UsageError(`${where}: placement must be a constraint or a list of constraints`);
+  for (const c of list as string[]) {
+    if (!CONSTRAINT_RE.test(c.trim()))
+      throw new UsageError(
+        `${where}: placement constraint '${c}' is not of the form node.<attribute> ==|!= <value>`,
+        'e.g. placement: ["node.labels.zone==a", "node.role!=manager"]',
+      );
+  }
+  return (list as string[]).map((c) => c.trim());
 }
 
 /** Runs fn; an IacError from it becomes a UsageError prefixed with `where` and naming `field`. */

@@ -116,6 +116,28 @@ const envSchema = z.object({
   IAC_RESTART_POLICY: z.enum(["never", "on-failure", "always"]).default("on-failure"),
   IAC_LOG_LEVEL: z.enum(["trace", "debug", "info", "warn", "error", "silent"]).default("info"),
   DOCKER_HOST: z.string().min(1).optional(),
+  IAC_TARGET: z.enum(["local", "swarm"]).default("local"),
+  /** Swarm target: Docker endpoints of every node, for `docker save | docker load` of images. */
+  IAC_SWARM_NODES: z
+    .string()
+    .default("")
+    .transform((v) =>
+      v
+        .split(",")
+        .map((s) => s.trim())
+        .filter(Boolean),
+    )
+    .pipe(
+      z.array(
+        z
+          .string()
+          .regex(/^(unix|tcp|ssh):\/\/\S+$/, "expected Docker endpoints (unix://, tcp://, ssh://)"),
+      ),
+    ),
+  IAC_REGISTRY: z
+    .string()
+    .regex(/^[a-z0-9.-]+(:\d+)?(\/[a-z0-9._-]+)*$/, "expected a registry host[:port][/path]")
+    .optional(),
   XDG_RUNTIME_DIR: z.string().min(1).optional(),
   XDG_CACHE_HOME: z.string().min(1).optional(),
   PATH: z.string().optional(),
@@ -181,6 +203,12 @@ export interface Config {
   dockerHost?: string;
   /** Where each setting came from (unset keys: "default"). */
   origins: Record<string, SettingOrigin>;
+  /** local: one Docker host (containers + sidecars); swarm: docker_service per repo on a Swarm. */
+  target: "local" | "swarm";
+  /** Swarm target: the nodes' Docker endpoints images are loaded into (default: the manager only). */
+  swarmNodes: string[];
+  /** With a registry, swarm images are pushed there and pulled by the nodes instead of loaded. */
+  registry?: string;
 }
 
 function writableDir(dir: string): boolean {
@@ -323,6 +351,9 @@ export function loadConfig(
     logLevel: e.IAC_LOG_LEVEL,
     dockerHost: e.DOCKER_HOST,
     origins,
+    target: e.IAC_TARGET,
+    swarmNodes: e.IAC_SWARM_NODES,
+    registry: e.IAC_REGISTRY,
   };
 }
 

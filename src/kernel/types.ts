@@ -52,6 +52,10 @@ export interface ServiceSpec {
   port?: number;
   /** Container limits (defaults unless the repos file sets `resources:`). */
   resources?: Resources;
+  /** Swarm target: tasks of the service (default 1). */
+  replicas?: number;
+  /** Swarm target: placement constraints, e.g. "node.labels.zone==a". */
+  placement?: string[];
 }
 
 /** A fetched source tree at a resolved commit. */

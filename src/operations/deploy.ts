@@ -30,6 +30,7 @@ import { assertUniqueNames } from "./preflight.js";
 import { withProjectLock } from "./project.js";
 import { type StageContext, type Stages, realStages } from "./stages.js";
 import { statusName } from "./status.js";
+import { deploySwarm } from "./swarm-deploy.js";
 
 export interface ServiceReport {
   name: string;
@@ -68,6 +69,8 @@ export interface Prepared extends Progress {
   readonly stack: StackService;
   /** The cert files (their hash, with the Envoy config's, is config_hash). */
   readonly certFiles: string[];
+  /** The built app image's id (the swarm target builds its task image FROM it). */
+  readonly imageId: string;
 }
 /** A stage failed; `error` is the message with its hint. */
 export interface Failed extends Progress {
@@ -77,7 +80,7 @@ export interface Failed extends Progress {
 export type Outcome = Prepared | Failed;
 
 /** fetch -> detect -> build -> certs (+ envoy config) for one service; never throws. */
-async function prepareService(
+export async function prepareService(
   stages: Stages,
   ctx: StageContext,
   spec: ServiceSpec,
@@ -113,7 +116,13 @@ async function prepareService(
       pids: (spec.resources ?? DEFAULT_RESOURCES).pids,
       config_hash: "",
     };
-    return { ...progress, ok: true, stack, certFiles: [certs.certFile, certs.caFile] };
+    return {
+      ...progress,
+      ok: true,
+      stack,
+      certFiles: [certs.certFile, certs.caFile],
+      imageId: image.id,
+    };
   } catch (err) {
     onEvent(stageEvent("failed", spec.name, errorMessage(err).split("\n")[0]));
     return { ...progress, ok: false, error: formatError(err) };
@@ -288,6 +297,7 @@ export async function deploy(
   /** A second interrupt: terraform is killed instead of waited for. */
   hardSignal?: AbortSignal,
 ): Promise<DeployReport> {
+  if (config.target === "swarm") return deploySwarm(config, req, onEvent, signal);
   if (req.services.length === 0)
     throw new UsageError("nothing to deploy: the service list is empty");
   assertUniqueNames(req.services);

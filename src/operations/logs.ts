@@ -4,6 +4,7 @@ import { runtimeClient, streamLogs as streamRuntimeLogs } from "../runtime/clien
 import { NotFoundError } from "../kernel/errors.js";
 import { controlPlaneCerts, deployedServices } from "./project.js";
 import { serviceSpiffeId } from "../mesh/pki.js";
+import { swarmLogs } from "./swarm-status.js";
 
 export async function streamLogs(
   config: Config,
@@ -13,6 +14,7 @@ export async function streamLogs(
   onLine: (l: { ts: string; msg: string; stream: string }) => void,
   signal: AbortSignal,
 ): Promise<void> {
+  if (config.target === "swarm") return swarmLogs(config, project, service, opts, onLine, signal);
   const services = await deployedServices(config, project);
   const svc = services[service];
   if (!svc) {

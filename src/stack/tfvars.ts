@@ -93,11 +93,11 @@ export async function writeStackVars(dir: string, vars: StackVars): Promise<stri
 }
 
 /** Copies the module's .tf files into the project dir (terraform runs there, state stays there). */
-export async function syncModule(dir: string): Promise<void> {
+export async function syncModule(dir: string, moduleDir: string = INFRA_DIR): Promise<void> {
   await mkdir(dir, { recursive: true, mode: 0o700 });
-  for (const name of await readdir(INFRA_DIR)) {
+  for (const name of await readdir(moduleDir)) {
     if (!name.endsWith(".tf")) continue;
-    const src = path.join(INFRA_DIR, name);
+    const src = path.join(moduleDir, name);
     const dst = path.join(dir, name);
     const [a, b] = await Promise.all([
       readFile(src, "utf8"),
