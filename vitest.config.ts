@@ -57,6 +57,21 @@ export default defineConfig({
           hookTimeout: 300_000,
         },
       },
+      // Heavy (3 dockerd in network namespaces, ~8 min): only with `make test-swarm`.
+      ...(process.env.IAC_SWARM_TEST === "1"
+        ? [
+            {
+              extends: true as const,
+              test: {
+                name: "swarm",
+                include: ["test/swarm/**/*.test.ts"],
+                testTimeout: 600_000,
+                hookTimeout: 600_000,
+                fileParallelism: false,
+              },
+            },
+          ]
+        : []),
     ],
   },
 });

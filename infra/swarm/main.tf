@@ -99,8 +99,10 @@ resource "docker_secret" "cert" {
   name = "${local.files[each.key].prefix}-cert-${local.files[each.key].cert_hash}"
   data = filebase64(each.value.cert_file)
 
+  # Stable labels only: a label change replaces a secret, and the replacement (same content,
+  # same name) would collide with the old one under create_before_destroy.
   dynamic "labels" {
-    for_each = local.service_labels[each.key]
+    for_each = merge(local.common_labels, { "io.iac.service" = each.key })
     content {
       label = labels.key
       value = labels.value
@@ -119,7 +121,7 @@ resource "docker_secret" "key" {
   data = filebase64(each.value.key_file)
 
   dynamic "labels" {
-    for_each = local.service_labels[each.key]
+    for_each = merge(local.common_labels, { "io.iac.service" = each.key })
     content {
       label = labels.key
       value = labels.value
@@ -136,8 +138,10 @@ resource "docker_service" "app" {
 
   name = "${var.project}-${each.key}"
 
+  # Service labels stay stable (a change here replaces the whole service); the commit and slug
+  # go on the task's containers below, which roll like any other task change.
   dynamic "labels" {
-    for_each = local.service_labels[each.key]
+    for_each = merge(local.common_labels, { "io.iac.service" = each.key })
     content {
       label = labels.key
       value = labels.value

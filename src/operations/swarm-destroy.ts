@@ -79,10 +79,24 @@ export async function destroySwarm(
     // Swarm stops task containers asynchronously: wait until no node has one left.
     const nodes = swarmNodes(config);
     const deadline = Date.now() + 60_000;
+    const unreachable = new Set<string>();
     for (const node of nodes) {
       const docker = dockerClient({ dockerHost: node });
       for (;;) {
-        const left = await docker.listContainers({ all: true, filters: { label: [label] } });
+        let left: unknown[];
+        try {
+          left = await docker.listContainers({ all: true, filters: { label: [label] } });
+        } catch (err) {
+          // A node that is down cannot be cleaned now; Swarm removes its tasks when it rejoins.
+          unreachable.add(node);
+          onEvent(
+            logEvent(
+              "pipeline",
+              `warning: swarm node ${node} is unreachable (${(err as Error).message}); its task containers go when it rejoins`,
+            ),
+          );
+          break;
+        }
         if (left.length === 0) break;
         if (Date.now() > deadline)
           throw new ToolError(
@@ -99,7 +113,7 @@ export async function destroySwarm(
       images = [];
     }
     const managerHost = config.dockerHost ?? "unix:///var/run/docker.sock";
-    for (const node of nodes.filter((n) => n !== managerHost)) {
+    for (const node of nodes.filter((n) => n !== managerHost && !unreachable.has(n))) {
       const docker = dockerClient({ dockerHost: node });
       for (const image of images) {
         try {
