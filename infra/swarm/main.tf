@@ -32,11 +32,7 @@ locals {
   }
 
   service_labels = {
-    for k, svc in var.services : k => merge(local.common_labels, {
-      "io.iac.service" = k
-      "io.iac.slug"    = svc.slug
-      "io.iac.commit"  = svc.commit
-    })
+    for k, svc in var.services : k => merge(local.common_labels, { "io.iac.service" = k })
   }
 }
 
@@ -102,7 +98,7 @@ resource "docker_secret" "cert" {
   # Stable labels only: a label change replaces a secret, and the replacement (same content,
   # same name) would collide with the old one under create_before_destroy.
   dynamic "labels" {
-    for_each = merge(local.common_labels, { "io.iac.service" = each.key })
+    for_each = local.service_labels[each.key]
     content {
       label = labels.key
       value = labels.value
@@ -121,7 +117,7 @@ resource "docker_secret" "key" {
   data = filebase64(each.value.key_file)
 
   dynamic "labels" {
-    for_each = merge(local.common_labels, { "io.iac.service" = each.key })
+    for_each = local.service_labels[each.key]
     content {
       label = labels.key
       value = labels.value
@@ -138,10 +134,9 @@ resource "docker_service" "app" {
 
   name = "${var.project}-${each.key}"
 
-  # Service labels stay stable (a change here replaces the whole service); the commit and slug
-  # go on the task's containers below, which roll like any other task change.
+  # Service labels stay stable (a change here replaces the whole service).
   dynamic "labels" {
-    for_each = merge(local.common_labels, { "io.iac.service" = each.key })
+    for_each = local.service_labels[each.key]
     content {
       label = labels.key
       value = labels.value
@@ -175,6 +170,8 @@ resource "docker_service" "app" {
         var.otlp_endpoint == "" ? {} : { OTEL_EXPORTER_OTLP_ENDPOINT = var.otlp_endpoint },
       )
 
+      # Stable labels only: with kreuzwerker/docker 4.6.0 a change of the container labels
+      # REPLACES the service (remove + create, no rollback). The commit travels in IAC_COMMIT.
       dynamic "labels" {
         for_each = local.service_labels[each.key]
         content {
