@@ -15,11 +15,11 @@ import {
   outputOption,
   printJson,
   projectOption,
-  requireFile,
+  reposFile,
   targetOption,
 } from "./shared.js";
 
-interface CommonFlags {
+export interface CommonFlags {
   project?: string;
   output: "text" | "json";
   sidecar?: string;
@@ -29,19 +29,22 @@ interface CommonFlags {
   follow?: boolean;
 }
 
-function sidecarOption(): Option {
+export function sidecarOption(): Option {
   return new Option(
     "--sidecar <mode>",
     "envoy sidecars or none (default: $IAC_SIDECAR or envoy)",
   ).choices(["envoy", "none"]);
 }
 
-function networkOption(): Option {
+export function networkOption(): Option {
   return new Option("--network <name>", "Docker network (default: $IAC_NETWORK or iacnet)");
 }
 
 /** Progress on stderr; with --output json --follow, NDJSON events on stdout instead. */
-function progressFor(flags: CommonFlags): { sink: (e: DeployEvent) => void; stop: () => void } {
+export function progressFor(flags: CommonFlags): {
+  sink: (e: DeployEvent) => void;
+  stop: () => void;
+} {
   if (flags.output === "json" && flags.follow) {
     return { sink: (e) => process.stdout.write(JSON.stringify(e) + "\n"), stop: () => {} };
   }
@@ -62,7 +65,7 @@ async function interruptible<T>(fn: (i: Interrupts) => Promise<T>): Promise<T> {
   }
 }
 
-function reportTable(report: DeployReport): string {
+export function reportTable(report: DeployReport): string {
   return table(
     ["SERVICE", "STATUS", "PORT", "COMMIT", "ENTRYPOINT", "ERROR"],
     report.services.map((s) => [
@@ -77,7 +80,7 @@ function reportTable(report: DeployReport): string {
 }
 
 /** Full multi-line errors (build output, hints) below the table, on stderr. */
-function reportErrors(report: Pick<DeployReport, "services">): void {
+export function reportErrors(report: Pick<DeployReport, "services">): void {
   for (const s of report.services) {
     if (s.error?.includes("\n")) process.stderr.write(`\n${s.name}: ${s.error}\n`);
   }
@@ -90,7 +93,10 @@ export function registerDeployCommands(program: Command): void {
       "fetch, detect, build and apply every service of a repos file as one project, then\n" +
         "health-check each over gRPC with mTLS (exit 1 if any service is not SERVING)",
     )
-    .option("-f, --file <path>", "repos file (YAML or JSON): a list of slugs or {services: [...]}")
+    .option(
+      "-f, --file <path>",
+      "repos file, YAML or JSON (default: ./repos.yaml, repos.yml or repos.json)",
+    )
     .addOption(projectOption())
     .addOption(sidecarOption())
     .addOption(networkOption())
@@ -99,7 +105,7 @@ export function registerDeployCommands(program: Command): void {
     .option("--follow", "with --output json: stream NDJSON progress events, then the result")
     .option("-v, --verbose", "show image build output")
     .action(async (flags: CommonFlags & { file?: string }, cmd: Command) => {
-      const file = requireFile(flags.file, cmd);
+      const file = reposFile(flags.file, cmd);
       const config = configFromFlags(flags);
       const services = await loadReposFile(file, { maxServices: config.maxServices });
       const progress = progressFor(flags);
@@ -125,7 +131,11 @@ export function registerDeployCommands(program: Command): void {
       } else {
         // applied is undefined when terraform never ran (nothing could be prepared).
         if (report.applied !== undefined)
-          process.stderr.write(report.applied ? "terraform: applied\n" : "terraform: no changes\n");
+          process.stderr.write(
+            report.applied
+              ? `terraform: applied${report.release ? ` (release ${report.release})` : ""}\n`
+              : "terraform: no changes\n",
+          );
         process.stdout.write(reportTable(report));
         reportErrors(report);
       }
@@ -135,14 +145,17 @@ export function registerDeployCommands(program: Command): void {
   program
     .command("plan")
     .description("fetch, detect and build every service, then show what terraform would change")
-    .option("-f, --file <path>", "repos file (YAML or JSON)")
+    .option(
+      "-f, --file <path>",
+      "repos file, YAML or JSON (default: ./repos.yaml, repos.yml or repos.json)",
+    )
     .addOption(projectOption())
     .addOption(sidecarOption())
     .addOption(networkOption())
     .addOption(outputOption())
     .option("-v, --verbose", "show image build output")
     .action(async (flags: CommonFlags & { file?: string }, cmd: Command) => {
-      const file = requireFile(flags.file, cmd);
+      const file = reposFile(flags.file, cmd);
       const config = configFromFlags(flags);
       const services = await loadReposFile(file, { maxServices: config.maxServices });
       const progress = progressFor({ ...flags, verbose: flags.verbose ?? true });

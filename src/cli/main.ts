@@ -7,6 +7,7 @@ import { explainSystemError } from "../platform/syserror.js";
 import { registerDeployCommands } from "./deploy.js";
 import { registerImagesCommand } from "./images.js";
 import { registerInspectCommand } from "./inspect.js";
+import { registerLifecycleCommands } from "./lifecycle.js";
 import { registerPkiCommand } from "./pki.js";
 import { registerServeCommand } from "./serve.js";
 import { stripControls } from "./termtext.js";
@@ -27,6 +28,7 @@ export function buildProgram(): Command {
   registerInspectCommand(program);
   registerDeployCommands(program);
   registerImagesCommand(program);
+  registerLifecycleCommands(program);
   registerPkiCommand(program);
   registerServeCommand(program);
   return program;

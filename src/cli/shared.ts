@@ -1,7 +1,10 @@
 // Options and helpers shared by CLI commands.
-import { Option, type Command } from "commander";
+import { existsSync } from "node:fs";
+import path from "node:path";
+import { Option } from "commander";
 import { loadSystemConfig, type Config } from "../kernel/config.js";
 import { UsageError } from "../kernel/errors.js";
+import { migrateLegacyState, migrationMessage } from "../stack/state-dir.js";
 
 export type OutputFormat = "text" | "json";
 
@@ -15,19 +18,24 @@ export function projectOption(): Option {
   return new Option("-p, --project <name>", "project name (default: $IAC_PROJECT or 'iac')");
 }
 
-/** Loads config: CLI flags, then the environment, ./.env, the bootstrap record, defaults. */
+/**
+ * Loads config (CLI flags, then the environment, ./.env, the bootstrap record, defaults), and
+ * moves a legacy ./.iac state into the state directory (once, with a message on stderr).
+ */
 export function configFromFlags(flags: {
   project?: string;
   sidecar?: string;
   network?: string;
   target?: string;
 }): Config {
-  return loadSystemConfig({
+  const config = loadSystemConfig({
     IAC_PROJECT: flags.project,
     IAC_SIDECAR: flags.sidecar,
     IAC_NETWORK: flags.network,
     IAC_TARGET: flags.target,
   });
+  for (const m of migrateLegacyState(config)) progress(migrationMessage(m));
+  return config;
 }
 
 export function targetOption(): Option {
@@ -37,13 +45,25 @@ export function targetOption(): Option {
   ).choices(["local", "swarm"]);
 }
 
-export function requireFile(file: string | undefined, command: Command): string {
-  if (!file)
+/** Repos files looked for, in order, when --file is omitted. */
+export const DEFAULT_REPOS_FILES = ["repos.yaml", "repos.yml", "repos.json"];
+
+/** --file, else the first of DEFAULT_REPOS_FILES in `cwd`; says which file it read. */
+export function reposFile(
+  file: string | undefined,
+  command: { name(): string },
+  cwd: string = process.cwd(),
+  say: (line: string) => void = progress,
+): string {
+  if (file) return file;
+  const found = DEFAULT_REPOS_FILES.find((name) => existsSync(path.join(cwd, name)));
+  if (!found)
     throw new UsageError(
-      `${command.name()}: --file is required`,
-      "e.g. iac " + command.name() + " --file repos.yaml",
+      `${command.name()}: no --file given and none of ${DEFAULT_REPOS_FILES.join(", ")} in ${cwd}`,
+      `pass one: iac ${command.name()} --file path/to/repos.yaml`,
     );
-  return file;
+  say(`reading ${found} (no --file given)`);
+  return path.join(cwd, found);
 }
 
 /** One JSON document on stdout. */

@@ -1,6 +1,7 @@
 // `iac destroy`: terraform destroy, then ALWAYS a sweep of everything labelled with the project
 // that Terraform did not remove (labels are the source of truth), also when terraform failed or
-// was interrupted; the failure is reported after the sweep.
+// was interrupted; the failure is reported after the sweep. Then the shared network goes when
+// this was the last project on it.
 import { rm } from "node:fs/promises";
 import type { Config } from "../kernel/config.js";
 import { IacError, errorMessage } from "../kernel/errors.js";
@@ -9,6 +10,7 @@ import { dockerClient } from "../platform/docker.js";
 import { type EventSink, logEvent, noopSink, stageEvent } from "../kernel/events.js";
 import { readStackVars, tfvarsPath } from "../stack/tfvars.js";
 import * as tf from "../stack/terraform.js";
+import { ensureNetwork, removeNetworkIfUnused } from "./network.js";
 import { prepareState, withProjectLock } from "./project.js";
 import { destroySwarm } from "./swarm-destroy.js";
 
@@ -24,6 +26,8 @@ export async function destroy(
     const removed: string[] = [];
     const vars = await readStackVars(dir);
     let failure: unknown;
+    // The network the project was deployed on (it may differ from today's --network).
+    const network = vars?.network_name ?? config.network;
     if (vars && tf.hasState(dir)) {
       onEvent(stageEvent("destroy", undefined, `terraform destroy (project ${project})`));
       const run: tf.TerraformRun = {
@@ -34,6 +38,7 @@ export async function destroy(
         onLine: (line) => onEvent(logEvent("terraform", line)),
       };
       try {
+        await ensureNetwork(config, network); // the module reads it; gone only if removed by hand
         // Orphans outside the state would keep the network busy until terraform times out.
         await prepareState(config, project, run, onEvent);
         await tf.destroy(run);
@@ -52,10 +57,17 @@ export async function destroy(
       if (!removed.includes(name)) removed.push(name);
       onEvent(logEvent("pipeline", `removed container ${name}`));
     }
-    for (const n of await docker.listNetworks({ filters: { label: [label] } })) {
-      await docker.getNetwork(n.Id).remove();
-      removed.push(`network ${n.Name}`);
-      onEvent(logEvent("pipeline", `removed network ${n.Name}`));
+    // The shared network goes with the last project on it; a network an earlier version
+    // created for this project alone (labelled with it) goes once nothing uses it.
+    const legacy = await docker.listNetworks({ filters: { label: [label] } });
+    for (const name of new Set([network, ...legacy.map((n) => n.Name)])) {
+      const gone = await removeNetworkIfUnused(config, name, project);
+      if (gone) {
+        removed.push(`network ${gone}`);
+        onEvent(logEvent("pipeline", `removed network ${gone} (no project uses it any more)`));
+      } else if (name === network) {
+        onEvent(logEvent("pipeline", `network ${name} stays (shared with other projects)`));
+      }
     }
     if (failure) {
       const swept = removed.length ? removed.join(", ") : "nothing left to remove";
