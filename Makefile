@@ -73,7 +73,7 @@ demo: bootstrap ## deploy the bundled example repos (offline) as project 'demo'
 	@bash scripts/demo.sh
 
 demo-destroy: bootstrap ## remove the demo project
-	@node bin/iac.js destroy --project demo --network iac-demo
+	@node bin/iac.js destroy --project demo --network iac-demo --yes
 
 images: bootstrap ## which base and Envoy images are used, and why
 	@node bin/iac.js images

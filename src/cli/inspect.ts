@@ -3,9 +3,9 @@ import type { Command } from "commander";
 import { UsageError } from "../kernel/errors.js";
 import { type InspectResult, inspectJson, inspectServices } from "../operations/inspect.js";
 import { ProgressView, table } from "./progress.js";
-import { loadReposFile, parseServiceList } from "../intake/repofile.js";
+import { parseServiceList } from "../intake/repofile.js";
 import type { ServiceSpec } from "../kernel/types.js";
-import { configFromFlags, outputOption, printJson } from "./shared.js";
+import { configFromFlags, fileOption, outputOption, printJson, readRepos } from "./shared.js";
 
 function humanTable(results: InspectResult[]): string {
   return table(
@@ -26,11 +26,11 @@ export function registerInspectCommand(program: Command): void {
   program
     .command("inspect")
     .description(
-      "resolve each slug to a commit, fetch it and detect how to run its main() (no Docker);\n" +
+      "resolve each slug to a commit, fetch it and detect how to run its main() (no Docker); " +
         "exit 1 if any service failed",
     )
     .argument("[slugs...]", "slugs to inspect instead of (or in addition to) --file")
-    .option("-f, --file <path>", "repos file (YAML or JSON): a list of slugs or {services: [...]}")
+    .addOption(fileOption())
     .addOption(outputOption())
     .action(async (slugs: string[], flags: { file?: string; output: "text" | "json" }) => {
       if (!flags.file && slugs.length === 0)
@@ -40,7 +40,7 @@ export function registerInspectCommand(program: Command): void {
         );
       const config = configFromFlags({});
       const specs: ServiceSpec[] = [];
-      if (flags.file) specs.push(...(await loadReposFile(flags.file)));
+      if (flags.file) specs.push(...(await readRepos(flags.file)));
       if (slugs.length > 0) specs.push(...parseServiceList(slugs, "command line", process.cwd()));
       const view = new ProgressView({
         tty: Boolean(process.stderr.isTTY) && flags.output !== "json",

@@ -1,13 +1,16 @@
 // `iac destroy`: terraform destroy, then ALWAYS a sweep of everything labelled with the project
 // that Terraform did not remove (labels are the source of truth), also when terraform failed or
 // was interrupted; the failure is reported after the sweep.
-import { rm } from "node:fs/promises";
+import { readdir, rm } from "node:fs/promises";
+import { existsSync } from "node:fs";
+import path from "node:path";
+import { NotFoundError } from "../kernel/errors.js";
 import type { Config } from "../kernel/config.js";
 import { IacError, errorMessage } from "../kernel/errors.js";
 import { InterruptedError } from "../platform/interrupt.js";
 import { dockerClient } from "../platform/docker.js";
 import { type EventSink, logEvent, noopSink, stageEvent } from "../kernel/events.js";
-import { readStackVars, tfvarsPath } from "../stack/tfvars.js";
+import { projectDir, readStackVars, tfvarsPath } from "../stack/tfvars.js";
 import * as tf from "../stack/terraform.js";
 import { prepareState, withProjectLock } from "./project.js";
 
@@ -69,4 +72,54 @@ export async function destroy(
     onEvent(stageEvent("done", undefined, `destroyed project ${project}`));
     return { removed };
   });
+}
+
+/** What `iac destroy` would remove: the project's containers and networks (by label). */
+export interface DestroyTargets {
+  project: string;
+  containers: string[];
+  networks: string[];
+  /** Services in the project's state (what Terraform manages). */
+  services: string[];
+}
+
+/** Projects this machine knows: a state folder with applied tfvars, or labelled containers. */
+export async function knownProjects(config: Config): Promise<string[]> {
+  const names = new Set<string>();
+  const entries = await readdir(config.stateDir, { withFileTypes: true }).catch(() => []);
+  for (const e of entries)
+    if (e.isDirectory() && existsSync(tfvarsPath(path.join(config.stateDir, e.name))))
+      names.add(e.name);
+  const containers = await dockerClient(config).listContainers({
+    all: true,
+    filters: { label: ["io.iac.project"] },
+  });
+  for (const c of containers) if (c.Labels["io.iac.project"]) names.add(c.Labels["io.iac.project"]);
+  return [...names].sort();
+}
+
+/**
+ * Lists what destroy would remove; an unknown project (no state, nothing labelled) is a
+ * NotFoundError naming the known ones, and nothing is created for it.
+ */
+export async function destroyTargets(config: Config, project: string): Promise<DestroyTargets> {
+  const label = `io.iac.project=${project}`;
+  const docker = dockerClient(config);
+  const vars = await readStackVars(projectDir(config, project));
+  const containers = (await docker.listContainers({ all: true, filters: { label: [label] } }))
+    .map((c) => c.Names[0]?.replace(/^\//, "") ?? c.Id)
+    .sort();
+  const networks = (await docker.listNetworks({ filters: { label: [label] } }))
+    .map((n) => n.Name)
+    .sort();
+  if (!vars && containers.length === 0 && networks.length === 0) {
+    const known = await knownProjects(config);
+    throw new NotFoundError(
+      `no project '${project}': nothing deployed under that name`,
+      known.length
+        ? `known projects: ${known.join(", ")} (iac destroy --project NAME)`
+        : "no project is deployed on this machine",
+    );
+  }
+  return { project, containers, networks, services: Object.keys(vars?.services ?? {}).sort() };
 }
