@@ -40,6 +40,8 @@ export function truncate(s: string, n: number): string {
   return s.length > n ? s.slice(0, Math.max(0, n - 1)) + "…" : s;
 }
 
+const QUIET_SOURCES = ["build", "terraform", "health"];
+
 /** Terraform lines worth a glance in the footer: resource progress, not HCL fragments. */
 const TF_PROGRESS = /^(docker_\w+\.\S+: .*|Plan: .*|Apply complete!.*|Destroy complete!.*)$/;
 
@@ -115,7 +117,8 @@ export class ProgressView {
       } else if (e.line.trim()) this.footer = `${e.source}: ${e.line.trim()}`;
       return;
     }
-    if (!this.opts.verbose) return;
+    // Quiet: build and terraform output (and health polling) only with --verbose.
+    if (!this.opts.verbose && QUIET_SOURCES.includes(e.source)) return;
     const who = e.service ? `${e.service} ` : "";
     this.write(`  ${who}${e.source}: ${e.line}\n`);
   }
