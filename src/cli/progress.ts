@@ -117,8 +117,10 @@ export class ProgressView {
       } else if (e.line.trim()) this.footer = `${e.source}: ${e.line.trim()}`;
       return;
     }
-    // Quiet: build and terraform output (and health polling) only with --verbose.
-    if (!this.opts.verbose && QUIET_SOURCES.includes(e.source)) return;
+    // Quiet: build and terraform output (and health polling) only with --verbose; iac's own
+    // notes about the terraform state ("iac: …": repaired, reconciled) are always shown.
+    const ownNote = e.source === "terraform" && e.line.startsWith("iac: ");
+    if (!this.opts.verbose && QUIET_SOURCES.includes(e.source) && !ownNote) return;
     const who = e.service ? `${e.service} ` : "";
     this.write(`  ${who}${e.source}: ${e.line}\n`);
   }
