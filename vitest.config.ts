@@ -31,6 +31,17 @@ export default defineConfig({
       {
         extends: true,
         test: {
+          // Issue 11: table-driven hostile inputs (links, git config, tokens, bodies, env, ...).
+          // No Docker: real git, real local servers, temp folders.
+          name: "hostile",
+          include: ["test/hostile/**/*.test.ts"],
+          testTimeout: 30_000,
+          hookTimeout: 60_000,
+        },
+      },
+      {
+        extends: true,
+        test: {
           name: "integration",
           include: ["test/integration/**/*.test.ts"],
           testTimeout: 180_000,
@@ -46,6 +57,21 @@ export default defineConfig({
           hookTimeout: 300_000,
         },
       },
+      // Heavy (3 dockerd in network namespaces, ~8 min): only with `make test-swarm`.
+      ...(process.env.IAC_SWARM_TEST === "1"
+        ? [
+            {
+              extends: true as const,
+              test: {
+                name: "swarm",
+                include: ["test/swarm/**/*.test.ts"],
+                testTimeout: 600_000,
+                hookTimeout: 600_000,
+                fileParallelism: false,
+              },
+            },
+          ]
+        : []),
     ],
   },
 });

@@ -69,6 +69,12 @@ resource "docker_container" "app" {
     drop = ["ALL"]
   }
 
+  # Resource limits (repos file `resources:`; defaults in src/resources.ts). The pids limit is
+  # applied by iac with `docker update` after apply: the provider has no pids_limit.
+  memory      = each.value.memory_mb
+  memory_swap = each.value.memory_mb
+  cpus        = each.value.cpus # "1.0": the provider's own spelling (no replacement on re-read)
+
   stop_signal           = "SIGTERM"
   stop_timeout          = 15
   destroy_grace_seconds = 15

@@ -82,15 +82,18 @@ variable "allowed_callers" {
 variable "services" {
   description = "Services keyed by name (a DNS label)."
   type = map(object({
-    image        = string              # locally built tag iac/<service>:<hash>
-    slug         = string              # as written in the repos file
-    commit       = string              # resolved commit SHA
-    host_port    = number              # 127.0.0.1:<host_port> -> 15000 (mTLS), stable per service
-    cert_dir     = string              # host dir with ca.pem, cert.pem, key.pem (owned by the reading uid, key 0600)
-    envoy_config = string              # host path of the rendered envoy.yaml ("" with sidecar = "none")
-    env          = map(string)         # extra env for the app (from the repos file)
-    port         = optional(number, 0) # the port the app serves peers on (127.0.0.1); 0 = none
-    config_hash  = string              # hash of the mounted envoy config + cert; a change replaces the containers
+    image        = string                  # locally built tag iac/<service>:<hash>
+    slug         = string                  # as written in the repos file
+    commit       = string                  # resolved commit SHA
+    host_port    = number                  # 127.0.0.1:<host_port> -> 15000 (mTLS), stable per service
+    cert_dir     = string                  # host dir with ca.pem, cert.pem, key.pem (owned by the reading uid, key 0600)
+    envoy_config = string                  # host path of the rendered envoy.yaml ("" with sidecar = "none")
+    env          = map(string)             # extra env for the app (from the repos file)
+    port         = optional(number, 0)     # the port the app serves peers on (127.0.0.1); 0 = none
+    memory_mb    = optional(number, 512)   # hard memory limit (MiB), no swap beyond it
+    cpus         = optional(string, "1.0") # CPUs the app may use, spelled as the provider reads it back
+    pids         = optional(number, 256)   # process limit (set with docker update: the provider has no pids_limit)
+    config_hash  = string                  # hash of the mounted envoy config + cert; a change replaces the containers
   }))
   default = {}
 }

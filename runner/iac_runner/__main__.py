@@ -25,6 +25,11 @@ Environment contract (set by the Terraform module / `docker run -e`; all optiona
                             an exit 0 is SERVING at once); a restart inside it is NOT_SERVING with
                             the failed run's exit code
     IAC_LOG_BUFFER_LINES    lines kept for StreamLogs (default 1000)
+    IAC_ENVOY_CONFIG        Swarm target (Envoy in the task): the runner also starts
+                            `IAC_ENVOY_BIN -c IAC_ENVOY_CONFIG` (default /usr/local/bin/envoy) and
+                            restarts it whenever it exits; the probe then also needs Envoy's
+                            inbound listener (127.0.0.1:IAC_ENVOY_PORT, default 15000) to accept
+                            connections
     OTEL_EXPORTER_OTLP_ENDPOINT, OTEL_EXPORTER_OTLP_PROTOCOL, OTEL_SERVICE_NAME, OTEL_SDK_DISABLED,
     OTEL_TRACES_EXPORTER=none   OpenTelemetry (console export when no endpoint is set)
 
@@ -41,9 +46,13 @@ import os
 import signal
 import sys
 import threading
+from typing import TYPE_CHECKING
 
 from . import __version__
 from .config import ConfigError, RunnerConfig, load
+
+if TYPE_CHECKING:
+    from .supervisor import Supervisor
 
 USAGE = "usage: python -m iac_runner -- ARGV... | probe | version"
 
@@ -89,19 +98,61 @@ def run(argv: list[str], cfg: RunnerConfig) -> int:
     for sig in (signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2):
         signal.signal(sig, on_forward)
 
+    envoy = _envoy_supervisor(cfg, sup) if cfg.envoy_config else None
+    if envoy is not None:
+        envoy.start()
     sup.start()
     while not stop_requested.wait(1.0):
         pass
     sig = stop_signal[0] if stop_signal else signal.SIGTERM
     sup.event(f"received {signal.Signals(sig).name}")
     code = sup.stop(sig)
+    if envoy is not None:  # the way in closes last, after main() has stopped
+        envoy.stop(signal.SIGTERM)
     server.stop(1.0)
     sup.telemetry.shutdown()
     sup.event(f"exiting with status {code}")
     return code
 
 
+def envoy_argv(cfg: RunnerConfig) -> list[str]:
+    return [
+        cfg.envoy_bin,
+        "-c",
+        cfg.envoy_config,
+        "--service-cluster",
+        cfg.project or cfg.service,
+        "--service-node",
+        cfg.service,
+        "--log-level",
+        "info",
+    ]
+
+
+def _envoy_supervisor(cfg: RunnerConfig, sup: Supervisor) -> Supervisor:
+    from dataclasses import replace
+
+    from .supervisor import Supervisor
+
+    # Envoy is restarted whatever its exit code; the probe fails while it is down.
+    envoy_cfg = replace(cfg, restart_policy="always")
+    return Supervisor(envoy_argv(cfg), envoy_cfg, sup.buf, waiter=sup.waiter, name="envoy")
+
+
+def probe_envoy(cfg: RunnerConfig, timeout_s: float = 3.0) -> int:
+    import socket
+
+    try:
+        with socket.create_connection(("127.0.0.1", cfg.envoy_port), timeout=timeout_s):
+            return 0
+    except OSError as err:
+        print(f"probe: envoy 127.0.0.1:{cfg.envoy_port}: {err}", file=sys.stderr)
+        return 1
+
+
 def probe(cfg: RunnerConfig, timeout_s: float = 3.0) -> int:
+    if cfg.envoy_config and probe_envoy(cfg, timeout_s) != 0:
+        return 1
     import grpc
     from grpc_health.v1 import health_pb2, health_pb2_grpc
 

@@ -70,6 +70,10 @@ class RunnerConfig:
     tls: bool = False
     # With mTLS: SPIFFE ids allowed to call the runtime API (exact, or a prefix ending in "/*").
     allowed_callers: tuple[str, ...] = (CONTROL_PLANE_ID,)
+    # Swarm target: Envoy travels in the task; the runner starts and supervises it as well.
+    envoy_config: str = ""
+    envoy_bin: str = "/usr/local/bin/envoy"
+    envoy_port: int = 15000  # Envoy's inbound (mTLS) listener, checked by the probe
     extra: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -111,6 +115,15 @@ def _allowed_callers(env: Mapping[str, str]) -> tuple[str, ...]:
     return ids
 
 
+def _envoy_config(env: Mapping[str, str], sidecar: str) -> str:
+    path = env.get("IAC_ENVOY_CONFIG", "").strip()
+    if path and sidecar != "envoy":
+        raise ConfigError(f"IAC_ENVOY_CONFIG={path!r} needs IAC_SIDECAR=envoy (got {sidecar!r})")
+    if path and not os.path.isabs(path):
+        raise ConfigError(f"IAC_ENVOY_CONFIG={path!r}: expected an absolute path")
+    return path
+
+
 def load(env: Mapping[str, str] | None = None) -> RunnerConfig:
     env = os.environ if env is None else env
     sidecar = _choice(env, "IAC_SIDECAR", "envoy", SIDECARS)
@@ -132,4 +145,7 @@ def load(env: Mapping[str, str] | None = None) -> RunnerConfig:
         listen_port=port,
         tls=sidecar == "none",
         allowed_callers=_allowed_callers(env),
+        envoy_config=_envoy_config(env, sidecar),
+        envoy_bin=env.get("IAC_ENVOY_BIN", "").strip() or "/usr/local/bin/envoy",
+        envoy_port=_int(env, "IAC_ENVOY_PORT", 15000, minimum=1),
     )

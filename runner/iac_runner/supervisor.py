@@ -65,10 +65,10 @@ def signal_name(sig: int) -> str:
         return f"signal {sig}"
 
 
-def describe_exit(code: int) -> str:
+def describe_exit(code: int, name: str = "main()") -> str:
     if code < 0:
-        return f"main() was killed by {signal_name(-code)}"
-    return f"main() exited with code {code}"
+        return f"{name} was killed by {signal_name(-code)}"
+    return f"{name} exited with code {code}"
 
 
 def container_exit_code(code: int | None) -> int:
@@ -161,10 +161,13 @@ class Supervisor:
         stdout: IO[bytes] | None = None,
         stderr: IO[bytes] | None = None,
         reap_all: bool | None = None,
+        waiter: ChildWaiter | None = None,
+        name: str = "main()",
     ) -> None:
         if not argv:
             raise ValueError("no entrypoint argv given")
         self.argv = list(argv)
+        self.name = name  # in log lines and states: "main()", or "envoy" for the in-task sidecar
         self.cfg = cfg
         self.buf = buf
         self.telemetry = telemetry or Telemetry()
@@ -182,7 +185,8 @@ class Supervisor:
         self._stop = threading.Event()
         self._done = threading.Event()
         self._thread: threading.Thread | None = None
-        self.waiter = ChildWaiter(os.getpid() == 1 if reap_all is None else reap_all)
+        # Several supervisors in one PID 1 (main() + the in-task Envoy) share one reaper.
+        self.waiter = waiter or ChildWaiter(os.getpid() == 1 if reap_all is None else reap_all)
 
     # ---- state ------------------------------------------------------------------------
     @property
@@ -229,7 +233,7 @@ class Supervisor:
                 code = self._run_once()
                 duration = time.monotonic() - started
                 if self._stop.is_set():
-                    self._set(phase=STOPPED, exit_code=code, pid=0, message=describe_exit(code))
+                    self._set(phase=STOPPED, exit_code=code, pid=0, message=describe_exit(code, self.name))
                     break
                 state = self.state
                 restart = self.cfg.restart_policy == "always" or (self.cfg.restart_policy == "on-failure" and code != 0)
@@ -241,18 +245,18 @@ class Supervisor:
                         phase=EXITED if code == 0 else FAILED,
                         exit_code=code,
                         pid=0,
-                        message=describe_exit(code),
+                        message=describe_exit(code, self.name),
                     )
                     break
                 if duration >= BACKOFF_RESET_AFTER_S:
                     backoff = self.cfg.backoff_initial_s
                 delay = min(backoff, self.cfg.backoff_max_s)
                 backoff = min(backoff * 2, self.cfg.backoff_max_s) if backoff > 0 else 0
-                msg = f"{describe_exit(code)}; restarting in {delay:.1f}s (policy {self.cfg.restart_policy})"
+                msg = f"{describe_exit(code, self.name)}; restarting in {delay:.1f}s (policy {self.cfg.restart_policy})"
                 self._set(phase=BACKOFF, exit_code=code, pid=0, message=msg)
                 self.event(msg)
                 if self._stop.wait(delay):
-                    self._set(phase=STOPPED, message=describe_exit(code))
+                    self._set(phase=STOPPED, message=describe_exit(code, self.name))
                     break
                 self._set(restarts=state.restarts + 1)
         finally:
@@ -299,7 +303,7 @@ class Supervisor:
                 timer = threading.Timer(window, self._mark_stable, args=(proc.pid,))
                 timer.daemon = True
                 timer.start()
-        self.event(f"started main() pid={proc.pid} argv={self.argv!r}")
+        self.event(f"started {self.name} pid={proc.pid} argv={self.argv!r}")
         self.telemetry.child_started(self.argv, proc.pid, state.restarts)
         started = time.monotonic()
         pumps = [
@@ -316,7 +320,7 @@ class Supervisor:
         with self._lock:
             self._proc = None
         duration = time.monotonic() - started
-        self.event(f"{describe_exit(code)} after {duration:.1f}s")
+        self.event(f"{describe_exit(code, self.name)} after {duration:.1f}s")
         self.telemetry.child_exited(code, duration, state.restarts)
         return code
 
@@ -383,14 +387,14 @@ class Supervisor:
             self._stop.set()
             proc = self._proc
             if proc is not None:
-                self._set(phase=STOPPING, message=f"stopping main() ({signal_name(sig)})")
+                self._set(phase=STOPPING, message=f"stopping {self.name} ({signal_name(sig)})")
         if proc is not None and self._send(proc, sig):
             self.event(f"forwarded {signal_name(sig)} to pid {proc.pid}; grace {grace:.1f}s")
         if self._thread is not None and not self._done.wait(grace):
             with self._lock:
                 proc = self._proc
             if proc is not None:
-                self.event(f"main() still running after {grace:.1f}s; sending SIGKILL")
+                self.event(f"{self.name} still running after {grace:.1f}s; sending SIGKILL")
                 self._send(proc, signal.SIGKILL)
             self._done.wait(5.0)
         return container_exit_code(self.state.exit_code)

@@ -104,6 +104,16 @@ export class ProjectBusyError extends IacError {
   }
 }
 
+export class TooManyOperationsError extends IacError {
+  override name = "TooManyOperationsError";
+  constructor(max: number) {
+    super(
+      `${max} deploys/destroys are already running on this server`,
+      "wait for one to finish (GET /deployments), then retry",
+    );
+  }
+}
+
 export interface StartOptions<T> {
   kind: OperationKind;
   project: string;
@@ -117,7 +127,14 @@ export class DeploymentRegistry {
   private readonly ops = new Map<string, Operation>();
   private readonly active = new Map<string, Operation>();
 
-  constructor(private readonly opts: { maxRecords?: number; maxEventsPerRecord?: number } = {}) {}
+  constructor(
+    private readonly opts: {
+      maxRecords?: number;
+      maxEventsPerRecord?: number;
+      /** Operations running at once, over all projects (each holds builds, terraform, memory). */
+      maxActive?: number;
+    } = {},
+  ) {}
 
   get(id: string): Operation | undefined {
     return this.ops.get(id);
@@ -135,6 +152,8 @@ export class DeploymentRegistry {
   start<T>(o: StartOptions<T>): Operation {
     const busy = this.active.get(o.project);
     if (busy) throw new ProjectBusyError(busy);
+    const max = this.opts.maxActive ?? 4;
+    if (this.active.size >= max) throw new TooManyOperationsError(max);
     const op = new Operation(
       o.kind,
       o.project,

@@ -44,7 +44,9 @@ function authError(o: Extract<AuthOutcome, { ok: false }>): Partial<ServiceError
       ? status.UNAUTHENTICATED
       : o.status === 403
         ? status.PERMISSION_DENIED
-        : status.UNAVAILABLE;
+        : o.status === 429
+          ? status.RESOURCE_EXHAUSTED
+          : status.UNAVAILABLE;
   return grpcError(code, o.message);
 }
 

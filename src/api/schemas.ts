@@ -1,7 +1,7 @@
 // Request schemas of the admin API (zod). They validate shape and limits; the slugs
 // themselves are parsed by the same code as the repos file (400 naming the bad one).
 import { z } from "zod";
-import { RESERVED_PORTS } from "../mesh/envoy.js";
+import { RESERVED_PORTS } from "../kernel/contract.js";
 import { UsageError } from "../kernel/errors.js";
 import { DNS_LABEL_RE } from "../kernel/names.js";
 
@@ -47,6 +47,15 @@ export const serviceItemSchema = z
       })
       .optional()
       .describe("the port the app serves its peers on (127.0.0.1); none = not reachable by peers"),
+    resources: z
+      .object({
+        memory: z.union([z.string().max(16), z.number()]).optional(),
+        cpus: z.number().optional(),
+        pids: z.number().int().optional(),
+      })
+      .strict()
+      .optional()
+      .describe("container limits (default memory 512m, cpus 1, pids 256)"),
   })
   .strict();
 

@@ -26,7 +26,7 @@ import { metaRoutes } from "./routes/meta.js";
 import { serviceRoutes } from "./routes/services.js";
 import { MAX_BODY_BYTES } from "./schemas.js";
 import { listenUnix } from "./socket.js";
-import { SseHub } from "./sse.js";
+import { SseHub, type SseLimits } from "./sse.js";
 
 export interface CreateServerOptions {
   config: Config;
@@ -36,6 +36,8 @@ export interface CreateServerOptions {
   auth?: Partial<AuthenticatorOptions>;
   /** How long /health results are reused (ms); docker/terraform probes are not free. */
   healthCacheMs?: number;
+  /** Caps on event streams and concurrent operations (defaults in sse.ts / deployments.ts). */
+  limits?: Partial<SseLimits> & { maxOperations?: number };
   /** Shutdown: how long running deploys may finish before they are aborted (ms). */
   shutdownGraceMs?: number;
 }
@@ -73,8 +75,8 @@ export async function createServer(opts: CreateServerOptions): Promise<ApiServer
     adminRoles: config.supabase.adminRoles,
     ...opts.auth,
   });
-  const registry = new DeploymentRegistry();
-  const hub = new SseHub();
+  const registry = new DeploymentRegistry({ maxActive: opts.limits?.maxOperations });
+  const hub = new SseHub(opts.limits);
   const viaSocket = new WeakSet<IncomingMessage>();
   let handler!: (req: IncomingMessage, res: ServerResponse) => void;
 

@@ -24,8 +24,35 @@ function probe(socketPath: string): Promise<boolean> {
   });
 }
 
+/**
+ * The socket's folder must not be writable by other users: one who can write there can
+ * replace the socket (or plant one before we start) and receive every request, tokens included.
+ */
+function checkParent(socketPath: string): void {
+  const dir = path.dirname(socketPath);
+  let st;
+  try {
+    st = statSync(dir);
+  } catch {
+    return; // reported below as "folder does not exist"
+  }
+  const uid = process.getuid?.();
+  const wide = st.mode & 0o022;
+  const foreign = uid !== undefined && st.uid !== uid && st.uid !== 0;
+  if (wide || foreign)
+    throw new SocketPathError(
+      `refusing the socket ${socketPath}: its folder ${dir} is ${
+        wide
+          ? `writable by other users (mode ${(st.mode & 0o7777).toString(8)})`
+          : `owned by uid ${st.uid}`
+      }, so another user could replace the socket`,
+      "put the socket in a folder only you (or root) can write, e.g. $XDG_RUNTIME_DIR/iac_wrapper.sock",
+    );
+}
+
 /** Makes `socketPath` free to bind: removes a stale socket, refuses anything else. */
 export async function prepareSocketPath(socketPath: string): Promise<void> {
+  checkParent(socketPath);
   let st;
   try {
     st = lstatSync(socketPath);

@@ -9,8 +9,23 @@ export interface SseStream {
   onClose(fn: () => void): void;
 }
 
-/** Bytes a client may fall behind before its stream is dropped. */
-const MAX_BUFFERED = 8 * 1024 * 1024;
+/** Bytes a client may fall behind before its stream is dropped (default). */
+export const MAX_BUFFERED = 1024 * 1024;
+
+export interface SseLimits {
+  /** Open streams for the whole server. */
+  maxStreams: number;
+  /** Open streams per principal (service role, one user, the socket). */
+  maxPerPrincipal: number;
+  /** Bytes a client may fall behind before its stream is dropped. */
+  maxBufferedBytes: number;
+}
+
+export const DEFAULT_SSE_LIMITS: SseLimits = {
+  maxStreams: 64,
+  maxPerPrincipal: 8,
+  maxBufferedBytes: MAX_BUFFERED,
+};
 
 /** Writes the SSE response head and returns the stream. The caller owns `res` from now on. */
 export function openSse(
@@ -18,6 +33,7 @@ export function openSse(
   res: ServerResponse,
   headers: Record<string, string> = {},
   keepAliveMs = 15_000,
+  maxBuffered = MAX_BUFFERED,
 ): SseStream {
   res.writeHead(200, {
     "content-type": "text/event-stream; charset=utf-8",
@@ -51,7 +67,11 @@ export function openSse(
       // JSON.stringify never emits raw newlines, so one data line is enough.
       frame += `data: ${json}\n\n`;
       res.write(frame);
-      if (res.writableLength > MAX_BUFFERED) stream.end();
+      if (res.writableLength > maxBuffered) {
+        // A client that does not read: drop it instead of buffering without bound.
+        res.destroy();
+        finish();
+      }
     },
     end() {
       if (closed) return;
@@ -70,11 +90,38 @@ export function openSse(
   return stream;
 }
 
-/** The open streams of one server, so its shutdown can end them. */
+/** The open streams of one server, so its shutdown can end them; caps how many are open. */
 export class SseHub {
   private readonly streams = new Set<SseStream>();
-  open(res: ServerResponse, headers: Record<string, string> = {}, keepAliveMs?: number): SseStream {
-    return openSse(this.streams, res, headers, keepAliveMs);
+  private readonly perPrincipal = new Map<string, number>();
+  readonly limits: SseLimits;
+
+  constructor(limits: Partial<SseLimits> = {}) {
+    this.limits = { ...DEFAULT_SSE_LIMITS, ...limits };
+  }
+
+  /** Whether `principal` may open one more stream now (check before hijacking the reply). */
+  admits(principal: string): boolean {
+    return (
+      this.streams.size < this.limits.maxStreams &&
+      (this.perPrincipal.get(principal) ?? 0) < this.limits.maxPerPrincipal
+    );
+  }
+
+  open(
+    res: ServerResponse,
+    headers: Record<string, string> = {},
+    keepAliveMs?: number,
+    principal = "anonymous",
+  ): SseStream {
+    const stream = openSse(this.streams, res, headers, keepAliveMs, this.limits.maxBufferedBytes);
+    this.perPrincipal.set(principal, (this.perPrincipal.get(principal) ?? 0) + 1);
+    stream.onClose(() => {
+      const n = (this.perPrincipal.get(principal) ?? 1) - 1;
+      if (n <= 0) this.perPrincipal.delete(principal);
+      else this.perPrincipal.set(principal, n);
+    });
+    return stream;
   }
   get size(): number {
     return this.streams.size;

@@ -34,7 +34,7 @@ export interface SupabaseClientOptions {
   timeoutMs?: number;
   /** Upper bound for the JWKS cache lifetime, whatever Cache-Control says (ms). */
   jwksMaxAgeMs?: number;
-  /** Minimum time between two JWKS fetches triggered by an unknown `kid` (ms). */
+  /** Minimum time between two JWKS fetches, whatever triggers them (unknown `kid`, expiry, failure) (ms). */
   jwksRefetchCooldownMs?: number;
   now?: () => number;
 }
@@ -195,8 +195,9 @@ export class SupabaseAuthClient {
   async keySetFor(kid: string | undefined): Promise<JWTVerifyGetKey | undefined> {
     let cache = this.jwksCache;
     if (!cache || cache.expiresAt <= this.now()) {
-      // Expired or never fetched; after a failed attempt wait a second before the next one.
-      if (this.jwksInflight || this.now() - this.lastJwksAttempt >= 1_000)
+      // Expired or never fetched. Whatever triggers it (expiry, a failed attempt, a flood of
+      // tokens), the JWKS is fetched at most once per cooldown interval.
+      if (this.jwksInflight || this.now() - this.lastJwksAttempt >= this.cooldownMs)
         cache = await this.refresh();
     }
     if (!cache) return undefined;

@@ -16,6 +16,7 @@ import {
   projectOption,
   readRepos,
   requireFile,
+  targetOption,
   withCancel,
 } from "./shared.js";
 
@@ -25,6 +26,7 @@ export interface PipelineFlags {
   output: OutputFormat;
   sidecar?: string;
   network?: string;
+  target?: string;
   verbose?: boolean;
   follow?: boolean;
 }
@@ -56,6 +58,7 @@ export function registerDeployCommand(program: Command): void {
     .addOption(projectOption())
     .addOption(sidecarOption())
     .addOption(networkOption())
+    .addOption(targetOption())
     .addOption(outputOption())
     .option("--follow", "with --output json: stream NDJSON progress events, then the result")
     .option("-v, --verbose", "show image build and terraform output")

@@ -14,6 +14,8 @@ import {
   printJson,
   progressFor,
   projectOption,
+  targetOption,
+  withCancel,
 } from "./shared.js";
 
 function describeTargets(t: DestroyTargets): string {
@@ -45,15 +47,24 @@ export function registerDestroyCommand(program: Command): void {
     )
     .addOption(projectOption())
     .addOption(networkOption())
+    .addOption(targetOption())
     .addOption(outputOption())
     .option("-y, --yes", "do not ask for confirmation (required when not on a terminal)")
     .action(
       async (
-        flags: { project?: string; network?: string; output: OutputFormat; yes?: boolean },
+        flags: {
+          project?: string;
+          network?: string;
+          target?: string;
+          output: OutputFormat;
+          yes?: boolean;
+        },
         cmd: Command,
       ) => {
         const config = configFromFlags(flags);
-        const targets = await destroyTargets(config, config.project);
+        // The swarm target sweeps by label on the manager; destroySwarm names what it removed.
+        const targets =
+          config.target === "swarm" ? undefined : await destroyTargets(config, config.project);
         const c = palette(colorFor(cmd, process.stderr));
         if (!flags.yes) {
           if (!process.stdin.isTTY || !process.stderr.isTTY)
@@ -61,7 +72,11 @@ export function registerDestroyCommand(program: Command): void {
               `destroy of project ${config.project} needs confirmation, and this is not a terminal`,
               `pass --yes to destroy without asking: iac destroy --project ${config.project} --yes`,
             );
-          process.stderr.write(describeTargets(targets));
+          process.stderr.write(
+            targets
+              ? describeTargets(targets)
+              : `project ${config.project} will be destroyed on the swarm: its services, secrets, configs, network and Terraform state\n`,
+          );
           if (!(await confirm(c.bold(`Destroy project ${config.project}? [y/N] `)))) {
             process.stderr.write("destroy cancelled: nothing was removed\n");
             process.exitCode = 1;
@@ -71,7 +86,9 @@ export function registerDestroyCommand(program: Command): void {
         const progress = progressFor(cmd, { output: flags.output });
         let result;
         try {
-          result = await destroy(config, config.project, progress.sink);
+          result = await withCancel((signal, hard) =>
+            destroy(config, config.project, progress.sink, signal, hard),
+          );
         } finally {
           progress.stop();
         }

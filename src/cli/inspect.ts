@@ -9,7 +9,7 @@ import { configFromFlags, fileOption, outputOption, printJson, readRepos } from 
 
 function humanTable(results: InspectResult[]): string {
   return table(
-    ["SERVICE", "SLUG", "PORT", "COMMIT", "KIND", "ARGV", "RULE / ERROR"],
+    ["SERVICE", "SLUG", "PORT", "COMMIT", "KIND", "ARGV", "LIMITS", "RULE / ERROR"],
     results.map((r) => [
       r.name,
       r.slug,
@@ -17,6 +17,7 @@ function humanTable(results: InspectResult[]): string {
       r.commit?.slice(0, 12) ?? "-",
       r.entrypoint?.kind ?? "FAILED",
       r.entrypoint ? r.entrypoint.argv.join(" ") : "-",
+      `${r.resources.memory} ${r.resources.cpus}cpu ${r.resources.pids}pids`,
       r.entrypoint?.rule ?? (r.error ?? "").replace(/\n\s*/g, "; "),
     ]),
   );

@@ -4,6 +4,7 @@ import type { Command } from "commander";
 import { UsageError } from "../kernel/errors.js";
 import { type ServiceLogLine, streamProjectLogs } from "../operations/logs.js";
 import { palette } from "./style.js";
+import { stripControls } from "./termtext.js";
 import {
   type OutputFormat,
   colorFor,
@@ -11,6 +12,7 @@ import {
   outputOption,
   printJson,
   projectOption,
+  targetOption,
 } from "./shared.js";
 
 /** "90s", "10m", "2h", "1d" ago, or an ISO-8601 time -> epoch ms. */
@@ -40,6 +42,7 @@ export function registerLogsCommand(program: Command): void {
     )
     .argument("[services...]", "service names (default: all)")
     .addOption(projectOption())
+    .addOption(targetOption())
     .option("--follow", "keep streaming new lines (NDJSON with -o json)")
     .option(
       "-n, --tail <lines>",
@@ -54,6 +57,7 @@ export function registerLogsCommand(program: Command): void {
         services: string[],
         flags: {
           project?: string;
+          target?: string;
           output: OutputFormat;
           follow?: boolean;
           tail: string;
@@ -82,7 +86,11 @@ export function registerLogsCommand(program: Command): void {
           return colourOf.get(name)!(`${name.padEnd(nameWidth)} |`) + " ";
         };
         const text = (l: ServiceLogLine) =>
-          prefix(l.service) + (flags.timestamps ? c.dim(l.ts) + " " : "") + l.msg + "\n";
+          prefix(l.service) +
+          (flags.timestamps ? c.dim(l.ts) + " " : "") +
+          // The app's bytes, minus anything that would drive the terminal.
+          stripControls(l.msg) +
+          "\n";
         const collected: ServiceLogLine[] = [];
         const onLine = (l: ServiceLogLine) => {
           if (since !== undefined && Date.parse(l.ts) < since) return;

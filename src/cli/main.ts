@@ -17,6 +17,7 @@ import { registerPkiCommand } from "./pki.js";
 import { registerPlanCommand } from "./plan.js";
 import { registerServeCommand } from "./serve.js";
 import { CancelledError } from "./shared.js";
+import { stripControls } from "./termtext.js";
 
 /** Commander's own messages ("error: unknown option '--x'") in the same `iac: error:` form. */
 function commanderOutput(str: string, write: (s: string) => void): void {
@@ -64,7 +65,7 @@ export function exitCodeFor(err: unknown): number {
 
 export function reportError(err: unknown): void {
   if (err instanceof CommanderError) return; // commander already printed it
-  process.stderr.write(`iac: error: ${formatError(err, { indent: "  " })}\n`);
+  process.stderr.write(`iac: error: ${stripControls(formatError(err, { indent: "  " }))}\n`);
 }
 
 /** DOCKER_HOST as the commands saw it (undefined when unset or the settings are invalid). */

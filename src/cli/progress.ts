@@ -7,6 +7,7 @@
 //    file (see LogFile) whose path the command prints when a step fails.
 import type { DeployEvent, EventSink, Stage } from "../kernel/events.js";
 import { type Palette, palette } from "./style.js";
+import { stripControls } from "./termtext.js";
 
 interface Row {
   name: string;
@@ -73,7 +74,8 @@ export class ProgressView {
     else if (event.type === "log") this.onLog(event);
   };
 
-  private onStage(e: Extract<DeployEvent, { type: "stage" }>): void {
+  private onStage(raw: Extract<DeployEvent, { type: "stage" }>): void {
+    const e = raw.message === undefined ? raw : { ...raw, message: stripControls(raw.message) };
     const t = this.now();
     if (e.service) {
       const row = this.rows.get(e.service) ?? {
@@ -106,7 +108,9 @@ export class ProgressView {
     }
   }
 
-  private onLog(e: Extract<DeployEvent, { type: "log" }>): void {
+  private onLog(raw: Extract<DeployEvent, { type: "log" }>): void {
+    // App, build and fetch output: never let it drive the terminal.
+    const e = { ...raw, line: stripControls(raw.line) };
     if (this.opts.tty) {
       if (e.service) {
         // The service's own output describes what its current stage is doing.

@@ -36,12 +36,21 @@ export function configFromFlags(flags: {
   project?: string;
   sidecar?: string;
   network?: string;
+  target?: string;
 }): Config {
   return loadSystemConfig({
     IAC_PROJECT: flags.project,
     IAC_SIDECAR: flags.sidecar,
     IAC_NETWORK: flags.network,
+    IAC_TARGET: flags.target,
   });
+}
+
+export function targetOption(): Option {
+  return new Option(
+    "--target <target>",
+    "local (one Docker host) or swarm (DOCKER_HOST = a Swarm manager); default: $IAC_TARGET or local",
+  ).choices(["local", "swarm"]);
 }
 
 export function requireFile(file: string | undefined, command: Command): string {

@@ -12,11 +12,11 @@
 //   src-package-__main__         src/{pkg}/__main__.py                    -> python -m pkg (installed)
 //   root-executable-main         an executable file `main` at the root    -> ./main
 // Otherwise EntrypointError lists every candidate considered and how to override.
-import { readFile, readdir, stat } from "node:fs/promises";
 import path from "node:path";
 import { parse as parseToml, TomlError } from "smol-toml";
 import { IacError } from "../kernel/errors.js";
 import type { Entrypoint, EntrypointKind, Source } from "../kernel/types.js";
+import { SourceTree } from "./tree.js";
 
 export class EntrypointError extends IacError {
   override name = "EntrypointError";
@@ -46,21 +46,6 @@ type Toml = Record<string, unknown>;
 
 function isRecord(v: unknown): v is Record<string, unknown> {
   return typeof v === "object" && v !== null && !Array.isArray(v);
-}
-
-async function kindOf(p: string): Promise<"file" | "dir" | "other" | undefined> {
-  try {
-    const st = await stat(p); // links inside the tree were vetted when it was extracted
-    return st.isFile() ? "file" : st.isDirectory() ? "dir" : "other";
-  } catch {
-    return undefined;
-  }
-}
-
-async function readText(p: string): Promise<string | undefined> {
-  if ((await kindOf(p)) !== "file") return undefined;
-  const buf = await readFile(p);
-  return buf.subarray(0, MAX_TEXT).toString("utf8");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -201,6 +186,8 @@ export function parseIni(text: string): Map<string, Map<string, string>> {
 // detection
 
 interface Scan {
+  /** Every read of the repository goes through it (links resolved inside the root only). */
+  tree: SourceTree;
   source: Source;
   dir: string;
   pyproject?: Toml;
@@ -220,7 +207,7 @@ function argvFrom(value: unknown, where: string): string[] {
 }
 
 async function installable(scan: Scan): Promise<boolean> {
-  const p = scan.pyproject ?? (await loadPyproject(scan.dir));
+  const p = scan.pyproject ?? (await loadPyproject(scan.tree, scan.dir));
   if (
     p &&
     (isRecord(p.project) ||
@@ -229,8 +216,8 @@ async function installable(scan: Scan): Promise<boolean> {
   )
     return true;
   return (
-    (await kindOf(path.join(scan.dir, "setup.py"))) === "file" ||
-    (await kindOf(path.join(scan.dir, "setup.cfg"))) === "file"
+    (await scan.tree.kind(path.join(scan.dir, "setup.py"))) === "file" ||
+    (await scan.tree.kind(path.join(scan.dir, "setup.cfg"))) === "file"
   );
 }
 
@@ -247,13 +234,13 @@ async function fromOverride(
     if (a1 === "-m" && a2) kind = "python-module";
     else if (a1 === "-c") kind = "python-main-function";
     else kind = "python-file";
-    if (a1 && a1.endsWith(".py") && (await kindOf(path.join(scan.dir, a1))) !== "file")
+    if (a1 && a1.endsWith(".py") && (await scan.tree.kind(path.join(scan.dir, a1))) !== "file")
       throw new EntrypointError(
         `${where}: entrypoint runs ${a1}, which does not exist in the source`,
       );
   } else if (cmd!.startsWith("./") || cmd!.includes("/")) {
     kind = "executable";
-    if ((await kindOf(path.join(scan.dir, cmd!))) !== "file")
+    if ((await scan.tree.kind(path.join(scan.dir, cmd!))) !== "file")
       throw new EntrypointError(
         `${where}: entrypoint runs ${cmd}, which does not exist in the source`,
       );
@@ -289,7 +276,7 @@ async function findModule(
     const prefix = base ? `${base}/` : "";
     for (const cand of [`${prefix}${rel}.py`, `${prefix}${rel}/__init__.py`, `${prefix}${rel}/`]) {
       looked.push(cand);
-      const k = await kindOf(path.join(scan.dir, cand));
+      const k = await scan.tree.kind(path.join(scan.dir, cand));
       if (cand.endsWith("/") ? k === "dir" : k === "file") return { found: true, looked };
     }
   }
@@ -325,8 +312,8 @@ function firstEntry(table: Record<string, unknown>): [string, unknown] | undefin
   return Object.entries(table)[0];
 }
 
-async function loadPyproject(dir: string): Promise<Toml | undefined> {
-  const text = await readText(path.join(dir, "pyproject.toml"));
+async function loadPyproject(tree: SourceTree, dir: string): Promise<Toml | undefined> {
+  const text = await tree.readText(path.join(dir, "pyproject.toml"), MAX_TEXT);
   if (text === undefined) return undefined;
   try {
     return parseToml(text) as Toml;
@@ -342,7 +329,7 @@ async function loadPyproject(dir: string): Promise<Toml | undefined> {
 }
 
 async function ruleRootFiles(scan: Scan): Promise<Entrypoint | undefined> {
-  if ((await kindOf(path.join(scan.dir, "__main__.py"))) === "file")
+  if ((await scan.tree.kind(path.join(scan.dir, "__main__.py"))) === "file")
     return {
       kind: "python-file",
       argv: ["python", "__main__.py"],
@@ -350,7 +337,7 @@ async function ruleRootFiles(scan: Scan): Promise<Entrypoint | undefined> {
       installProject: false,
     };
   scan.considered.push("__main__.py at the root: absent");
-  const src = await readText(path.join(scan.dir, "main.py"));
+  const src = await scan.tree.readText(path.join(scan.dir, "main.py"), MAX_TEXT);
   if (src === undefined) {
     scan.considered.push("main.py at the root: absent");
     return undefined;
@@ -416,7 +403,7 @@ async function ruleScripts(scan: Scan): Promise<Entrypoint | undefined> {
     }
     scan.considered.push("pyproject.toml [tool.poetry.scripts]: absent or empty");
   }
-  const cfg = await readText(path.join(scan.dir, "setup.cfg"));
+  const cfg = await scan.tree.readText(path.join(scan.dir, "setup.cfg"), MAX_TEXT);
   if (cfg === undefined) {
     scan.considered.push("setup.cfg [options.entry_points] console_scripts: no setup.cfg");
     return undefined;
@@ -454,11 +441,11 @@ async function rulePackageMain(scan: Scan): Promise<Entrypoint | undefined> {
   const found: { pkg: string; src: boolean }[] = [];
   for (const base of ["", "src"]) {
     const dir = path.join(scan.dir, base);
-    if ((await kindOf(dir)) !== "dir") continue;
-    const names = (await readdir(dir)).sort(); // fixed order, independent of the filesystem
+    if ((await scan.tree.kind(dir)) !== "dir") continue;
+    const names = await scan.tree.list(dir); // sorted: fixed order, independent of the filesystem
     for (const name of names) {
       if (!PKG_NAME_RE.test(name)) continue;
-      if ((await kindOf(path.join(dir, name, "__main__.py"))) === "file")
+      if ((await scan.tree.kind(path.join(dir, name, "__main__.py"))) === "file")
         found.push({ pkg: name, src: base === "src" });
     }
   }
@@ -480,8 +467,8 @@ async function ruleExecutable(scan: Scan): Promise<Entrypoint | undefined> {
   const p = path.join(scan.dir, "main");
   let mode: number | undefined;
   try {
-    const st = await stat(p);
-    if (st.isFile()) mode = st.mode;
+    const st = await scan.tree.stat(p);
+    if (st?.isFile()) mode = st.mode;
   } catch {
     mode = undefined;
   }
@@ -508,8 +495,8 @@ async function ruleExecutable(scan: Scan): Promise<Entrypoint | undefined> {
  * split into argv). Throws EntrypointError listing every candidate when nothing matches.
  */
 export async function detectEntrypoint(source: Source, override?: string[]): Promise<Entrypoint> {
-  const scan: Scan = { source, dir: source.dir, considered: [] };
-  if ((await kindOf(source.dir)) !== "dir")
+  const scan: Scan = { source, dir: source.dir, considered: [], tree: new SourceTree(source.root) };
+  if ((await scan.tree.kind(source.dir)) !== "dir")
     throw new EntrypointError(`source folder ${source.dir} does not exist`);
   if (override && override.length > 0)
     return fromOverride(
@@ -518,7 +505,7 @@ export async function detectEntrypoint(source: Source, override?: string[]): Pro
       "override-repos-file",
       "repos file",
     );
-  scan.pyproject = await loadPyproject(source.dir);
+  scan.pyproject = await loadPyproject(scan.tree, source.dir);
   const iac = (scan.pyproject?.tool as Toml | undefined)?.iac;
   if (isRecord(iac) && iac.entrypoint !== undefined) {
     const where = "pyproject.toml [tool.iac]";

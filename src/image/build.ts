@@ -2,7 +2,6 @@
 // context (context.ts: repo honouring .dockerignore, the runner, host-downloaded wheels) to the
 // Docker Engine API, and tags the result `iac/<service>:<content hash>` (reused when present).
 import { createHash } from "node:crypto";
-import { existsSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import path from "node:path";
 import Docker from "dockerode";
@@ -20,6 +19,7 @@ import {
 } from "./wheelhouse.js";
 import { DOCKERFILE_NAME, TEMPLATE_FILE, renderDockerfile } from "./dockerfile.js";
 import { parseDockerignore } from "./dockerignore.js";
+import { SourceTree } from "../detect/tree.js";
 import { type TarEntry, collectDir, fileEntry, tarStream } from "./context.js";
 import { baseImageId, runnerVersion } from "./tag.js";
 
@@ -140,9 +140,11 @@ export async function buildImage(opts: BuildOptions): Promise<BuiltImage> {
     ? await ensureWheelhouse(config, "app", app.text, { signal: opts.signal, onLine: emit })
     : undefined;
 
-  const rules = existsSync(path.join(source.dir, ".dockerignore"))
-    ? parseDockerignore(await readFile(path.join(source.dir, ".dockerignore"), "utf8"))
-    : [];
+  // Read through the SourceTree like every host-side read of the repo (no link leaves it).
+  const ignoreText = await new SourceTree(source.root).readText(
+    path.join(source.dir, ".dockerignore"),
+  );
+  const rules = ignoreText !== undefined ? parseDockerignore(ignoreText) : [];
   const entries: TarEntry[] = [
     fileEntry(DOCKERFILE_NAME, dockerfile),
     { name: "iac", type: "dir", mode: 0o755 },

@@ -11,6 +11,7 @@ import { parse as parseToml } from "smol-toml";
 import type { Config } from "../kernel/config.js";
 import { IacError, ToolError } from "../kernel/errors.js";
 import type { Entrypoint, Source } from "../kernel/types.js";
+import { SourceTree } from "../detect/tree.js";
 
 export const REPO_ROOT = fileURLToPath(new URL("../..", import.meta.url));
 export const RUNNER_DIR = path.join(REPO_ROOT, "runner");
@@ -178,6 +179,7 @@ function inside(root: string, file: string): boolean {
 }
 
 async function readRequirementsFile(
+  tree: SourceTree,
   root: string,
   file: string,
   out: AppRequirements,
@@ -189,7 +191,9 @@ async function readRequirementsFile(
     throw new WheelhouseError(`requirements file ${rel} points outside the repository`);
   }
   out.origins.push(rel);
-  const raw = (await readFile(file, "utf8")).replace(/\\\r?\n/g, " ");
+  const text = await tree.readText(file);
+  if (text === undefined) throw new WheelhouseError(`requirements file ${rel} does not exist`);
+  const raw = text.replace(/\\\r?\n/g, " ");
   const lines: string[] = [];
   for (const rawLine of raw.split(/\r?\n/)) {
     const line = rawLine.replace(/(^|\s)#.*$/, "").trim();
@@ -197,7 +201,7 @@ async function readRequirementsFile(
     const include = /^(-r|--requirement|-c|--constraint)[\s=]+(\S+)$/.exec(line);
     if (include) {
       const target = path.resolve(path.dirname(file), include[2]!);
-      lines.push(...(await readRequirementsFile(root, target, out, depth + 1)));
+      lines.push(...(await readRequirementsFile(tree, root, target, out, depth + 1)));
       continue;
     }
     if (/^(-e|--editable)\b/.test(line)) {
@@ -230,18 +234,22 @@ async function readRequirementsFile(
  * without running it; list them in requirements.txt.
  */
 export async function appRequirements(
-  source: Pick<Source, "dir">,
+  source: Pick<Source, "dir"> & Partial<Pick<Source, "root">>,
   entrypoint: Pick<Entrypoint, "installProject">,
 ): Promise<AppRequirements> {
   const out: AppRequirements = { text: "", origins: [], warnings: [] };
+  // Every read goes through the tree: a link out of the repository is refused, not followed.
+  const tree = new SourceTree(source.root ?? source.dir);
   const lines: string[] = [];
   const req = path.join(source.dir, "requirements.txt");
-  if (existsSync(req)) lines.push(...(await readRequirementsFile(source.dir, req, out, 0)));
+  if ((await tree.kind(req)) !== undefined)
+    lines.push(...(await readRequirementsFile(tree, source.dir, req, out, 0)));
   const pyproject = path.join(source.dir, "pyproject.toml");
-  if (entrypoint.installProject && existsSync(pyproject)) {
+  const pyText = entrypoint.installProject ? await tree.readText(pyproject) : undefined;
+  if (pyText !== undefined) {
     let doc: Record<string, unknown>;
     try {
-      doc = parseToml(await readFile(pyproject, "utf8")) as Record<string, unknown>;
+      doc = parseToml(pyText) as Record<string, unknown>;
     } catch (err) {
       throw new WheelhouseError(`pyproject.toml is not valid TOML: ${(err as Error).message}`);
     }

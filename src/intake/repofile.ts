@@ -1,6 +1,6 @@
 // The repos file (YAML or JSON; JSON is read as YAML 1.2) -> ServiceSpec[]. Accepted shapes:
 //   - gh:owner/repo#ref                      a top-level list of slugs (or entries, below)
-//   services: [ {slug, name?, entrypoint?, env?, port?} | "slug", ... ]
+//   services: [ {slug, name?, entrypoint?, env?, port?, replicas?, placement?} | "slug", ... ]
 //   slugs: [ "slug", ... ]                   (the admin API's POST /deploy body)
 // Every error names the file (or origin), the entry (numbered from 1, and its slug) and what is wrong.
 // Two entries that end up with the same service name are an error (not a silent suffix):
@@ -8,13 +8,26 @@
 import { readFile } from "node:fs/promises";
 import path from "node:path";
 import { parseDocument } from "yaml";
-import { RESERVED_PORTS } from "../mesh/envoy.js";
+import { RESERVED_PORTS } from "../kernel/contract.js";
 import { IacError, UsageError } from "../kernel/errors.js";
 import { DNS_LABEL_HINT, isDnsLabel } from "../kernel/names.js";
 import { parseSlug, serviceNameFor, type ParseSlugOptions } from "./slug.js";
+import { parseResources } from "./resources.js";
 import type { ServiceSpec } from "../kernel/types.js";
 
-const ENTRY_KEYS = new Set(["slug", "name", "entrypoint", "env", "port"]);
+const ENTRY_KEYS = new Set([
+  "slug",
+  "name",
+  "entrypoint",
+  "env",
+  "port",
+  "resources",
+  "replicas",
+  "placement",
+]);
+/** Swarm placement constraint: node.<attr> == / != value (what `docker service create --constraint` takes). */
+const CONSTRAINT_RE = /^node\.[A-Za-z0-9_.-]+\s*(==|!=)\s*[A-Za-z0-9_.:/-]+$/;
+const MAX_REPLICAS = 100;
 
 const ENV_KEY_RE = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const SHAPE_HINT =
@@ -53,15 +66,37 @@ export function parseEntrypointValue(value: unknown, where: string): string[] {
   return argv;
 }
 
+/**
+ * Names an app's `env` may not set: IAC_* and OTEL_* configure the runner and its telemetry
+ * (IAC_LISTEN=0.0.0.0:50051 would expose the plaintext runner, IAC_ALLOWED_CALLERS would widen
+ * who may call); the Terraform module sets them itself.
+ */
+export function reservedEnvName(name: string): boolean {
+  return /^(IAC|OTEL)_/i.test(name);
+}
+
 function parseEnv(value: unknown, where: string): Record<string, string> {
   if (value === undefined || value === null) return {};
   if (!isRecord(value)) throw new UsageError(`${where}: env must be a mapping of NAME: value`);
   const env: Record<string, string> = {};
+  const seen = new Map<string, string>();
   for (const [key, v] of Object.entries(value)) {
     if (!ENV_KEY_RE.test(key))
       throw new UsageError(
         `${where}: env name '${key}' is not a valid variable name ([A-Za-z_][A-Za-z0-9_]*)`,
       );
+    if (reservedEnvName(key))
+      throw new UsageError(
+        `${where}: env name '${key}' is reserved (IAC_* and OTEL_* configure the runner)`,
+        "rename the variable; OTEL_EXPORTER_OTLP_ENDPOINT is set for every service from the control plane's environment",
+      );
+    const folded = key.toUpperCase();
+    if (seen.has(folded))
+      throw new UsageError(
+        `${where}: env names '${seen.get(folded)}' and '${key}' differ only in case`,
+        "give each variable one spelling",
+      );
+    seen.set(folded, key);
     if (typeof v === "string") env[key] = v;
     else if (typeof v === "number" || typeof v === "boolean") env[key] = String(v);
     else throw new UsageError(`${where}: env ${key} must be a string, number or boolean`);
@@ -138,14 +173,48 @@ function parseEntry(
     name = entry.name;
   }
   const env = withWhere("", field("env"), () => parseEnv(entry.env, where));
-  const spec: ServiceSpec = { name, slug, env };
+  const resources = withWhere("", field("resources"), () => parseResources(entry.resources, where));
+  const spec: ServiceSpec = { name, slug, env, resources };
   const port = withWhere("", field("port"), () => parsePortValue(entry.port, where));
   if (port !== undefined) spec.port = port;
+  if (entry.replicas !== undefined) {
+    const value = entry.replicas;
+    spec.replicas = withWhere("", field("replicas"), () => parseReplicas(value, where));
+  }
+  if (entry.placement !== undefined) {
+    const value = entry.placement;
+    spec.placement = withWhere("", field("placement"), () => parsePlacement(value, where));
+  }
   if (entry.entrypoint !== undefined) {
     const value = entry.entrypoint;
     spec.entrypoint = withWhere("", field("entrypoint"), () => parseEntrypointValue(value, where));
   }
   return spec;
+}
+
+/** `replicas:` (swarm target): tasks of the service, 1..100. */
+function parseReplicas(value: unknown, where: string): number {
+  if (typeof value !== "number" || !Number.isInteger(value) || value < 1 || value > MAX_REPLICAS)
+    throw new UsageError(
+      `${where}: replicas must be an integer from 1 to ${MAX_REPLICAS}, got ${JSON.stringify(value)}`,
+      "e.g. replicas: 2 (used by the swarm target; the local target runs one container)",
+    );
+  return value;
+}
+
+/** `placement:` (swarm target): a constraint string or a list of them. */
+function parsePlacement(value: unknown, where: string): string[] {
+  const list = typeof value === "string" ? [value] : value;
+  if (!Array.isArray(list) || !list.every((c) => typeof c === "string"))
+    throw new UsageError(`${where}: placement must be a constraint or a list of constraints`);
+  for (const c of list as string[]) {
+    if (!CONSTRAINT_RE.test(c.trim()))
+      throw new UsageError(
+        `${where}: placement constraint '${c}' is not of the form node.<attribute> ==|!= <value>`,
+        'e.g. placement: ["node.labels.zone==a", "node.role!=manager"]',
+      );
+  }
+  return (list as string[]).map((c) => c.trim());
 }
 
 /** Runs fn; an IacError from it becomes a UsageError prefixed with `where` and naming `field`. */

@@ -26,8 +26,10 @@ const SUBDIR_PART_RE = /^[A-Za-z0-9_.+@][A-Za-z0-9_.+@-]*$/;
 const HOST_RE =
   /^(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
 const URL_PATH_PART_RE = /^[A-Za-z0-9_.~+-]+$/;
+// C0, DEL, C1, and the invisible formatting characters that reorder or hide text (bidi
+// embeddings/overrides/isolates, zero-width, BOM).
 // eslint-disable-next-line no-control-regex
-const CONTROL_RE = /[\u0000-\u001f\u007f]/;
+const CONTROL_RE = /[\u0000-\u001f\u007f-\u009f\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]/;
 const LOOPBACK = new Set(["localhost", "127.0.0.1", "[::1]"]);
 
 function bad(raw: string, what: string, hint: string = FORMS): UsageError {
@@ -43,6 +45,9 @@ export function refProblem(ref: string): string | undefined {
   if (ref.length === 0) return "the ref after '#' is empty";
   if (ref.length > 255) return "the ref is longer than 255 characters";
   if (CONTROL_RE.test(ref)) return "the ref contains control characters";
+  // ASCII only: bidi controls and look-alike letters could make a ref read as another one.
+  if (/[^\x21-\x7e]/.test(ref))
+    return "the ref contains non-ASCII characters (bidi controls, look-alike letters)";
   if (/\s/.test(ref)) return "the ref contains whitespace";
   if (ref.startsWith("-")) return "the ref starts with '-' (it would read as an option)";
   if (/[~^:?*[\\]/.test(ref)) return "the ref contains one of ~ ^ : ? * [ \\ (git refuses those)";

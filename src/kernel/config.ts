@@ -27,6 +27,16 @@ const httpUrl = z
   .refine((v) => /^https?:\/\//.test(v), "expected an http:// or https:// URL")
   .transform((v) => v.replace(/\/+$/, ""));
 
+/** http://localhost, 127.0.0.0/8 or [::1]. */
+function isLoopbackUrl(v: string): boolean {
+  try {
+    const host = new URL(v).hostname.replace(/^\[|\]$/g, "");
+    return host === "localhost" || host === "::1" || /^127\.\d+\.\d+\.\d+$/.test(host);
+  } catch {
+    return false;
+  }
+}
+
 const boolFlag = z
   .enum(["1", "0", "true", "false", "yes", "no", ""])
   .transform((v) => v === "1" || v === "true" || v === "yes");
@@ -35,7 +45,12 @@ const positiveInt = z.coerce.number().int("expected an integer").positive("expec
 
 /** The environment variables we read, with their defaults. Documented in .env.example. */
 const envSchema = z.object({
-  SUPABASE_URL: httpUrl.optional(),
+  SUPABASE_URL: httpUrl
+    .refine(
+      (v) => /^https:\/\//.test(v) || isLoopbackUrl(v),
+      "plain http:// is only allowed for a loopback host (tokens and the service key travel in it); use https://",
+    )
+    .optional(),
   SUPABASE_SERVICE_ROLE_KEY: z.string().min(1).optional(),
   OTEL_EXPORTER_OTLP_ENDPOINT: httpUrl.optional(),
   GITHUB_API_URL: httpUrl.default("https://api.github.com"),
@@ -87,11 +102,42 @@ const envSchema = z.object({
   IAC_LOG_MAX_FILE: positiveInt.max(100, "expected <= 100").default(3),
   IAC_CERT_VALIDITY_DAYS: positiveInt.max(825, "expected <= 825 days").default(30),
   IAC_FETCH_TIMEOUT_S: positiveInt.default(60),
+  IAC_ALLOWED_GIT_HOSTS: z
+    .string()
+    .default("")
+    .transform((v) =>
+      v
+        .split(",")
+        .map((s) => s.trim())
+        .filter(Boolean),
+    ),
   IAC_MAX_ARCHIVE_BYTES: positiveInt.default(512 * 1024 * 1024),
   IAC_MAX_ARCHIVE_FILES: positiveInt.default(100_000),
   IAC_RESTART_POLICY: z.enum(["never", "on-failure", "always"]).default("on-failure"),
   IAC_LOG_LEVEL: z.enum(["trace", "debug", "info", "warn", "error", "silent"]).default("info"),
   DOCKER_HOST: z.string().min(1).optional(),
+  IAC_TARGET: z.enum(["local", "swarm"]).default("local"),
+  /** Swarm target: Docker endpoints of every node, for `docker save | docker load` of images. */
+  IAC_SWARM_NODES: z
+    .string()
+    .default("")
+    .transform((v) =>
+      v
+        .split(",")
+        .map((s) => s.trim())
+        .filter(Boolean),
+    )
+    .pipe(
+      z.array(
+        z
+          .string()
+          .regex(/^(unix|tcp|ssh):\/\/\S+$/, "expected Docker endpoints (unix://, tcp://, ssh://)"),
+      ),
+    ),
+  IAC_REGISTRY: z
+    .string()
+    .regex(/^[a-z0-9.-]+(:\d+)?(\/[a-z0-9._-]+)*$/, "expected a registry host[:port][/path]")
+    .optional(),
   XDG_RUNTIME_DIR: z.string().min(1).optional(),
   XDG_CACHE_HOME: z.string().min(1).optional(),
   PATH: z.string().optional(),
@@ -145,12 +191,24 @@ export interface Config {
   /** Docker json-file log rotation of every container. */
   logs: { maxSize: string; maxFile: number };
   certValidityDays: number;
-  fetch: { timeoutMs: number; maxArchiveBytes: number; maxArchiveFiles: number };
+  fetch: {
+    timeoutMs: number;
+    maxArchiveBytes: number;
+    maxArchiveFiles: number;
+    /** git+ hosts allowed although they are internal (loopback, private, link-local). */
+    allowedGitHosts: string[];
+  };
   restartPolicy: "never" | "on-failure" | "always";
   logLevel: "trace" | "debug" | "info" | "warn" | "error" | "silent";
   dockerHost?: string;
   /** Where each setting came from (unset keys: "default"). */
   origins: Record<string, SettingOrigin>;
+  /** local: one Docker host (containers + sidecars); swarm: docker_service per repo on a Swarm. */
+  target: "local" | "swarm";
+  /** Swarm target: the nodes' Docker endpoints images are loaded into (default: the manager only). */
+  swarmNodes: string[];
+  /** With a registry, swarm images are pushed there and pulled by the nodes instead of loaded. */
+  registry?: string;
 }
 
 function writableDir(dir: string): boolean {
@@ -287,11 +345,15 @@ export function loadConfig(
       timeoutMs: e.IAC_FETCH_TIMEOUT_S * 1000,
       maxArchiveBytes: e.IAC_MAX_ARCHIVE_BYTES,
       maxArchiveFiles: e.IAC_MAX_ARCHIVE_FILES,
+      allowedGitHosts: e.IAC_ALLOWED_GIT_HOSTS,
     },
     restartPolicy: e.IAC_RESTART_POLICY,
     logLevel: e.IAC_LOG_LEVEL,
     dockerHost: e.DOCKER_HOST,
     origins,
+    target: e.IAC_TARGET,
+    swarmNodes: e.IAC_SWARM_NODES,
+    registry: e.IAC_REGISTRY,
   };
 }
 

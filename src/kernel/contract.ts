@@ -14,6 +14,14 @@ export const PORTS = {
   metrics: 9901,
 } as const;
 
+/** Ports an app may not declare as its peer port (`port:`): the sidecar's and the runner's. */
+export const RESERVED_PORTS: readonly number[] = [
+  PORTS.inbound,
+  PORTS.outbound,
+  PORTS.metrics,
+  PORTS.app,
+];
+
 /** Users inside the containers; certificates are chowned to the one that reads them. */
 export const UIDS = {
   /** The official Envoy image's non-root user (uid:gid 101:101). */

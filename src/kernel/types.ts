@@ -1,5 +1,12 @@
 // Types shared along the pipeline: repos file -> slug -> source -> entrypoint -> image -> stack.
 
+/** Container limits of an app (defaults and parsing in intake/resources.ts). */
+export interface Resources {
+  memoryMb: number;
+  cpus: number;
+  pids: number;
+}
+
 /** A parsed repository reference. `raw` is the text the user wrote. */
 /** What every slug has. */
 interface SlugBase {
@@ -43,6 +50,12 @@ export interface ServiceSpec {
   env: Record<string, string>;
   /** The port the app serves its peers on (127.0.0.1 of its container); none = not reachable. */
   port?: number;
+  /** Container limits (defaults unless the repos file sets `resources:`). */
+  resources?: Resources;
+  /** Swarm target: tasks of the service (default 1). */
+  replicas?: number;
+  /** Swarm target: placement constraints, e.g. "node.labels.zone==a". */
+  placement?: string[];
 }
 
 /** A fetched source tree at a resolved commit. */

@@ -10,7 +10,13 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { parse as parseYaml } from "yaml";
 import { writeFileAtomic } from "../platform/fs.js";
-import { CONTAINER_PATHS, DEFAULT_IMAGES, PORTS, UIDS } from "../kernel/contract.js";
+import {
+  CONTAINER_PATHS,
+  DEFAULT_IMAGES,
+  PORTS,
+  RESERVED_PORTS,
+  UIDS,
+} from "../kernel/contract.js";
 import {
   CONTROL_PLANE_SPIFFE_ID,
   isDnsLabel,
@@ -77,13 +83,7 @@ export interface EnvoyConfigOptions {
   limits?: Partial<EnvoyLimits>;
 }
 
-/** Ports of the service's network namespace that belong to the sidecar and the runner. */
-export const RESERVED_PORTS: readonly number[] = [
-  ENVOY_PORTS.inbound,
-  ENVOY_PORTS.outbound,
-  ENVOY_PORTS.metrics,
-  APP_PORT,
-];
+export { RESERVED_PORTS };
 
 function reservedPort(port: number): boolean {
   return RESERVED_PORTS.includes(port);

@@ -16,6 +16,8 @@ import { mapLimit } from "../platform/limit.js";
 import { isDefinitiveFailure } from "../runtime/client.js";
 import { runningServices } from "../stack/reconcile.js";
 import { writeFileAtomic } from "../platform/fs.js";
+import { DEFAULT_RESOURCES, providerCpus } from "../intake/resources.js";
+import { dockerClient } from "../platform/docker.js";
 import { assignPorts } from "../stack/ports.js";
 import type { PlanSummary, TerraformRun } from "../stack/terraform.js";
 import {
@@ -30,6 +32,7 @@ import { withProjectLock } from "./project.js";
 import { type StageContext, type Stages, realStages } from "./stages.js";
 import { statusName } from "./status.js";
 import { type PlannedAction, serviceAction } from "./plan-actions.js";
+import { deploySwarm } from "./swarm-deploy.js";
 
 /** How many of a failed service's last log lines go into the result. */
 const FAILURE_LOG_LINES = 20;
@@ -80,6 +83,8 @@ export interface Prepared extends Progress {
   readonly stack: StackService;
   /** The cert files (their hash, with the Envoy config's, is config_hash). */
   readonly certFiles: string[];
+  /** The built app image's id (the swarm target builds its task image FROM it). */
+  readonly imageId: string;
 }
 /** A stage failed; `error` is the message with its hint. */
 export interface Failed extends Progress {
@@ -92,7 +97,7 @@ export type Outcome = Prepared | Failed;
 type Mode = "deploy" | "plan";
 
 /** fetch -> detect -> build -> certs (+ envoy config) for one service; never throws. */
-async function prepareService(
+export async function prepareService(
   stages: Stages,
   ctx: StageContext,
   spec: ServiceSpec,
@@ -109,7 +114,8 @@ async function prepareService(
     const entrypoint = await stages.detect(source, spec);
     const { kind, argv, rule } = entrypoint;
     progress = { ...progress, entrypoint: { kind, argv, rule } };
-    let image: { tag: string };
+    // A plan has no image id (nothing is built); only the swarm target's deploy reads it.
+    let image: { tag: string; id?: string };
     if (mode === "plan") {
       // Plan without builds: the tag is a content hash, so whether the image exists says
       // whether a deploy would build it.
@@ -134,9 +140,18 @@ async function prepareService(
       envoy_config: "", // written once the stack's members are known
       env: spec.env,
       port: spec.port ?? 0,
+      memory_mb: (spec.resources ?? DEFAULT_RESOURCES).memoryMb,
+      cpus: providerCpus((spec.resources ?? DEFAULT_RESOURCES).cpus),
+      pids: (spec.resources ?? DEFAULT_RESOURCES).pids,
       config_hash: "",
     };
-    return { ...progress, ok: true, stack, certFiles: [certs.certFile, certs.caFile] };
+    return {
+      ...progress,
+      ok: true,
+      stack,
+      certFiles: [certs.certFile, certs.caFile],
+      imageId: image.id ?? "",
+    };
   } catch (err) {
     onEvent(stageEvent("failed", spec.name, errorMessage(err).split("\n")[0]));
     return { ...progress, ok: false, error: formatError(err) };
@@ -349,6 +364,7 @@ export async function deploy(
   /** A second interrupt: terraform is killed instead of waited for. */
   hardSignal?: AbortSignal,
 ): Promise<DeployReport> {
+  if (config.target === "swarm") return deploySwarm(config, req, onEvent, signal);
   if (req.services.length === 0)
     throw new UsageError("nothing to deploy: the service list is empty");
   assertUniqueNames(req.services);
@@ -387,7 +403,8 @@ export async function deploy(
         stageEvent("apply", undefined, "no changes: infrastructure matches the configuration"),
       );
     }
-    await checkHealth(stages, config, prepared, cpCerts, health, onEvent, signal);
+    await applyPidsLimits(config, req.project, dir, onEvent);
+    await checkHealth(stages, config, prepared, cpCerts, health, onEvent, signal, req.project);
     return prepared;
   });
 
@@ -415,13 +432,14 @@ async function checkHealth(
   health: Map<string, Health>,
   onEvent: EventSink,
   signal?: AbortSignal,
+  project?: string,
 ): Promise<void> {
   await Promise.all(
     result.outcomes.map(async (o) => {
       const name = o.spec.name;
       const port = result.ports[name];
       if (!o.ok || port === undefined) return;
-      const target = { port, service: name };
+      const target = { port, service: name, project };
       const started = Date.now();
       const limit = Math.round(config.healthTimeoutMs / 1000);
       onEvent(stageEvent("health", name, `health 0s/${limit}s · gRPC via 127.0.0.1:${port}`));
@@ -503,4 +521,34 @@ export async function planDeploy(
       skipped: prepared.skipped,
     };
   });
+}
+
+/**
+ * The process limit of each app container. The Docker provider has no pids_limit, so it is
+ * set with `docker update` after every apply (it survives restarts; a recreated container
+ * gets it again on this same step).
+ */
+async function applyPidsLimits(
+  config: Config,
+  project: string,
+  dir: string,
+  onEvent: EventSink,
+): Promise<void> {
+  const vars = await readStackVars(dir);
+  if (!vars) return;
+  const docker = dockerClient(config);
+  for (const [name, svc] of Object.entries(vars.services)) {
+    const pids = svc.pids ?? DEFAULT_RESOURCES.pids;
+    try {
+      await docker.getContainer(`${project}-${name}`).update({ PidsLimit: pids });
+    } catch (err) {
+      onEvent(
+        logEvent(
+          "terraform",
+          `warning: cannot set the pids limit of ${project}-${name}: ${errorMessage(err)}`,
+          name,
+        ),
+      );
+    }
+  }
 }

@@ -13,6 +13,7 @@ import { type EventSink, logEvent, noopSink, stageEvent } from "../kernel/events
 import { projectDir, readStackVars, tfvarsPath } from "../stack/tfvars.js";
 import * as tf from "../stack/terraform.js";
 import { prepareState, withProjectLock } from "./project.js";
+import { destroySwarm } from "./swarm-destroy.js";
 
 export async function destroy(
   config: Config,
@@ -21,6 +22,7 @@ export async function destroy(
   signal?: AbortSignal,
   hardSignal?: AbortSignal,
 ): Promise<{ removed: string[] }> {
+  if (config.target === "swarm") return destroySwarm(config, project, onEvent);
   return withProjectLock(config, project, "destroy", async (dir) => {
     const removed: string[] = [];
     const vars = await readStackVars(dir);

@@ -7,6 +7,7 @@ import { type EventSink, noopSink, stageEvent } from "../kernel/events.js";
 import { fetchSource } from "../source/fetch.js";
 import { mapLimit } from "../platform/limit.js";
 import type { EntrypointKind, ServiceSpec, Source } from "../kernel/types.js";
+import { DEFAULT_RESOURCES, showResources } from "../intake/resources.js";
 
 export interface InspectResult {
   name: string;
@@ -19,6 +20,8 @@ export interface InspectResult {
   commit?: string;
   entrypoint?: { kind: EntrypointKind; argv: string[]; rule: string };
   installProject?: boolean;
+  /** Container limits the service will get (repos file `resources:` over the defaults). */
+  resources: { memory: string; cpus: number; pids: number };
   error?: string;
   source?: Source;
 }
@@ -35,6 +38,7 @@ export async function inspectService(
     name: spec.name,
     slug: spec.slug.raw,
     ref: spec.slug.ref ?? "HEAD",
+    resources: showResources(spec.resources ?? DEFAULT_RESOURCES),
   };
   if (spec.port !== undefined) result.port = spec.port;
   try {
@@ -70,14 +74,19 @@ export async function inspectServices(
 
 type InspectJsonService = Pick<
   InspectResult,
-  "name" | "slug" | "ref" | "port" | "commit" | "entrypoint" | "error"
+  "name" | "slug" | "ref" | "port" | "commit" | "entrypoint" | "resources" | "error"
 >;
 
 /** The JSON document of `iac inspect --output json` (DESIGN.md). */
 export function inspectJson(results: InspectResult[]): { services: InspectJsonService[] } {
   return {
     services: results.map((r) => {
-      const out: InspectJsonService = { name: r.name, slug: r.slug, ref: r.ref };
+      const out: InspectJsonService = {
+        name: r.name,
+        slug: r.slug,
+        ref: r.ref,
+        resources: r.resources,
+      };
       if (r.port !== undefined) out.port = r.port;
       if (r.commit) out.commit = r.commit;
       if (r.entrypoint) out.entrypoint = r.entrypoint;

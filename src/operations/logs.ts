@@ -3,6 +3,8 @@ import type { Config } from "../kernel/config.js";
 import { runtimeClient, streamLogs as streamRuntimeLogs } from "../runtime/client.js";
 import { NotFoundError } from "../kernel/errors.js";
 import { controlPlaneCerts, deployedServices } from "./project.js";
+import { serviceSpiffeId } from "../mesh/pki.js";
+import { deployedSwarmServices, swarmLogs } from "./swarm-status.js";
 
 export interface ServiceLogLine {
   service: string;
@@ -34,6 +36,16 @@ export async function streamProjectLogs(
   onLine: (l: ServiceLogLine) => void,
   signal: AbortSignal,
 ): Promise<string[]> {
+  if (config.target === "swarm") {
+    const all = await deployedSwarmServices(config, project);
+    const names = services.length ? services : [...all].sort();
+    await Promise.all(
+      names.map((name) =>
+        swarmLogs(config, project, name, opts, (l) => onLine({ service: name, ...l }), signal),
+      ),
+    );
+    return names;
+  }
   const deployed = await deployedServices(config, project);
   const names = services.length ? services : Object.keys(deployed).sort();
   for (const name of names) {
@@ -47,7 +59,12 @@ export async function streamProjectLogs(
   await Promise.all(
     names.map(async (name) => {
       const client = runtimeClient(
-        { host: "127.0.0.1", port: deployed[name]!.host_port, serverName: name },
+        {
+          host: "127.0.0.1",
+          port: deployed[name]!.host_port,
+          serverName: name,
+          spiffeId: serviceSpiffeId(project, name),
+        },
         certs,
       );
       try {

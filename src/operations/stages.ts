@@ -13,7 +13,7 @@ import type { HealthStatus } from "../gen/controlplane.js";
 import { buildImage, imageExists, imageTag } from "../image/build.js";
 import { dockerClient } from "../platform/docker.js";
 import { type EnvoyPeer, writeEnvoyConfig } from "../mesh/envoy.js";
-import { ensureServiceCert } from "../mesh/pki.js";
+import { ensureServiceCert, serviceSpiffeId } from "../mesh/pki.js";
 import { recentLogs, waitForServing } from "../runtime/client.js";
 import { fetchSource } from "../source/fetch.js";
 import * as tf from "../stack/terraform.js";
@@ -61,7 +61,8 @@ export interface Stages {
     apply(run: tf.TerraformRun, planFile: string): Promise<void>;
   };
   waitForServing(
-    target: { port: number; service: string },
+    /** `project` pins the server's SPIFFE URI too (the dev CA is shared by all projects). */
+    target: { port: number; service: string; project?: string },
     certs: CertPaths,
     deadlineMs: number,
     signal?: AbortSignal,
@@ -69,10 +70,20 @@ export interface Stages {
   ): Promise<HealthStatus>;
   /** main()'s last `lines` output lines from the runner's buffer. */
   recentLogs(
-    target: { port: number; service: string },
+    target: { port: number; service: string; project?: string },
     certs: CertPaths,
     lines: number,
   ): Promise<string[]>;
+}
+
+/** The runner of a deployed service, as the control plane dials it (mTLS, SPIFFE id checked). */
+function runtimeTarget(target: { port: number; service: string; project?: string }) {
+  return {
+    host: "127.0.0.1",
+    port: target.port,
+    serverName: target.service,
+    spiffeId: target.project ? serviceSpiffeId(target.project, target.service) : undefined,
+  };
 }
 
 export const realStages: Stages = {
@@ -135,11 +146,6 @@ export const realStages: Stages = {
     },
   },
   waitForServing: (target, certs, deadlineMs, signal, onAttempt) =>
-    waitForServing({ host: "127.0.0.1", port: target.port, serverName: target.service }, certs, {
-      deadlineMs,
-      signal,
-      onAttempt,
-    }),
-  recentLogs: (target, certs, lines) =>
-    recentLogs({ host: "127.0.0.1", port: target.port, serverName: target.service }, certs, lines),
+    waitForServing(runtimeTarget(target), certs, { deadlineMs, signal, onAttempt }),
+  recentLogs: (target, certs, lines) => recentLogs(runtimeTarget(target), certs, lines),
 };

@@ -7,6 +7,8 @@ import { dockerClient } from "../platform/docker.js";
 import { errorMessage } from "../kernel/errors.js";
 import * as tf from "../stack/terraform.js";
 import { controlPlaneCerts, deployedServices } from "./project.js";
+import { serviceSpiffeId } from "../mesh/pki.js";
+import { swarmHealth } from "./swarm-status.js";
 
 export interface ServiceHealth {
   name: string;
@@ -17,6 +19,11 @@ export interface ServiceHealth {
   uptimeSeconds?: number;
   message?: string;
   port?: number;
+  /** Swarm target: one row per task. */
+  node?: string;
+  replica?: number;
+  task?: string;
+  taskState?: string;
 }
 export function statusName(s: HealthStatus): "SERVING" | "NOT_SERVING" | "UNKNOWN" {
   if (s.status === HealthStatus_Status.SERVING) return "SERVING";
@@ -35,13 +42,19 @@ function toServiceHealth(s: HealthStatus): Omit<ServiceHealth, "name" | "port"> 
   };
 }
 export async function health(config: Config, project: string): Promise<ServiceHealth[]> {
+  if (config.target === "swarm") return swarmHealth(config, project);
   const services = await deployedServices(config, project);
   const certs = await controlPlaneCerts(config);
   return Promise.all(
     Object.entries(services).map(async ([name, svc]) => {
       try {
         const client = runtimeClient(
-          { host: "127.0.0.1", port: svc.host_port, serverName: name },
+          {
+            host: "127.0.0.1",
+            port: svc.host_port,
+            serverName: name,
+            spiffeId: serviceSpiffeId(project, name),
+          },
           certs,
         );
         try {

@@ -1,6 +1,7 @@
 // gRPC client (mutual TLS) to a service's Runtime API: through its Envoy sidecar, or the
 // runner itself with IAC_SIDECAR=none. The server cert must chain to our CA and carry the
-// service name as a DNS SAN; we present the control plane's client cert.
+// service name as a DNS SAN and the project's SPIFFE id as URI SAN; we present the control
+// plane's client cert.
 import { readFileSync } from "node:fs";
 import { checkServerIdentity, type PeerCertificate } from "node:tls";
 import { credentials, Metadata, status as GrpcStatus, type ServiceError } from "@grpc/grpc-js";
@@ -18,6 +19,29 @@ export interface RuntimeTarget {
   port: number;
   /** Expected DNS SAN of the server certificate (the service name). */
   serverName: string;
+  /**
+   * Expected URI SAN (`spiffe://<project>/<service>`). The dev CA is shared by every project,
+   * so the DNS name alone would accept the same service name of another project.
+   */
+  spiffeId?: string;
+}
+
+/** Why `peer` is not the expected service, or undefined when it is. */
+export function peerIdentityProblem(
+  peer: Pick<PeerCertificate, "subjectaltname" | "subject">,
+  serverName: string,
+  spiffeId?: string,
+): string | undefined {
+  const err = checkServerIdentity(serverName, peer as PeerCertificate);
+  if (err) return err.message;
+  if (spiffeId === undefined) return undefined;
+  const uris = (peer.subjectaltname ?? "")
+    .split(/,\s*/)
+    .filter((s) => s.startsWith("URI:"))
+    .map((s) => s.slice(4));
+  if (!uris.includes(spiffeId))
+    return `the server certificate's URI SAN is ${uris.join(", ") || "missing"}, expected ${spiffeId}`;
+  return undefined;
 }
 
 export class RuntimeCallError extends IacError {
@@ -51,8 +75,10 @@ export function runtimeClient(target: RuntimeTarget, certs: CertPaths): RuntimeC
   const cert = readPem(certs.certFile, "client certificate");
   const creds = credentials.createSsl(ca, key, cert, {
     // grpc-js checks the chain against `ca`; this pins the identity to the service's SAN.
-    checkServerIdentity: (_host: string, peer: PeerCertificate) =>
-      checkServerIdentity(target.serverName, peer),
+    checkServerIdentity: (_host: string, peer: PeerCertificate) => {
+      const problem = peerIdentityProblem(peer, target.serverName, target.spiffeId);
+      return problem ? new Error(problem) : undefined;
+    },
   });
   return new RuntimeClient(`${target.host}:${target.port}`, creds, {
     "grpc.ssl_target_name_override": target.serverName,

@@ -1,10 +1,11 @@
 // The source cache: complete trees renamed into `${cacheDir}/sources/<commit>` only when
 // complete (so the cache never holds half a tree), and the slug's subdirectory of a tree.
-import { realpath, rename, rm, stat } from "node:fs/promises";
+import { rename, rm, stat } from "node:fs/promises";
 import path from "node:path";
 import type { Config } from "../kernel/config.js";
 import type { Source } from "../kernel/types.js";
 import { type Ctx, FetchError, sourcesDir, tmpName } from "./context.js";
+import { resolveInside } from "../detect/tree.js";
 
 export async function exists(p: string): Promise<boolean> {
   try {
@@ -51,12 +52,12 @@ export async function withSubdir(
 ): Promise<Source> {
   let dir = root;
   if (ctx.slug.subdir) {
-    dir = path.join(root, ctx.slug.subdir);
+    // Resolved inside the root, links followed virtually (detect/tree.ts), like every read.
     let ok = false;
     try {
-      const real = await realpath(dir);
-      const realRoot = await realpath(root);
-      ok = (await stat(real)).isDirectory() && real.startsWith(realRoot + path.sep);
+      const parts = await resolveInside(root, ctx.slug.subdir);
+      ok = parts !== undefined && (await stat(path.join(root, ...parts))).isDirectory();
+      if (ok) dir = path.join(root, ...parts!);
     } catch {
       ok = false;
     }

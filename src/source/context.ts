@@ -19,6 +19,7 @@ export type FetchFailure =
   | "too-large"
   | "subdir-not-found"
   | "git-failed"
+  | "forbidden-host"
   | "aborted";
 
 export class FetchError extends IacError {
@@ -52,6 +53,8 @@ export interface Ctx<S extends Slug = Slug> {
   log: (line: string) => void;
   signal?: AbortSignal;
   limits: Limits;
+  /** `-c http.curloptResolve=...`: the address checked by the host policy, pinned for git. */
+  pin: string[];
 }
 
 export const sourcesDir = (config: Config) => path.join(config.cacheDir, "sources");

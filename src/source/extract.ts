@@ -1,10 +1,11 @@
 // Safe tar extraction: no absolute paths, no '..', no links leaving the tree, no device
 // files, capped size and file count. A violation is a FetchError (unsafe-archive / too-large).
-import { lstat, mkdir, readdir, readlink, realpath, chmod } from "node:fs/promises";
+import { chmod, lstat, mkdir, readdir } from "node:fs/promises";
 import path from "node:path";
 import { Readable, Transform } from "node:stream";
 import { Unpack, type ReadEntry } from "tar";
 import { FetchError, type Limits, isTimeout } from "./context.js";
+import { resolveInside, UnsafeTreeError } from "../detect/tree.js";
 
 /** Counts bytes flowing through and fails past `max`. */
 function byteCap(max: number, onOver: () => Error): Transform {
@@ -169,14 +170,18 @@ export async function extractTarSafely(
 }
 
 /**
- * Walks an extracted tree: only files, folders and symlinks that resolve inside the tree;
+ * Walks an extracted tree: only files, folders and symlinks that resolve (virtually, see
+ * detect/tree.ts) to existing entries inside the tree;
  * normalises modes to 0644/0755 (exec bit kept). Defence in depth behind the entry filter.
  */
 export async function verifyTree(root: string, limits: Limits, label: string): Promise<void> {
-  const realRoot = await realpath(root);
   let count = 0;
   const unsafe = (what: string) =>
-    new FetchError("unsafe-archive", `${label}: refusing the tree: ${what}`);
+    new FetchError(
+      "unsafe-archive",
+      `${label}: refusing the tree: ${what}`,
+      "links must point to existing files inside the repository",
+    );
   const walk = async (dir: string): Promise<void> => {
     const names = (await readdir(dir)).sort();
     for (const name of names) {
@@ -186,21 +191,19 @@ export async function verifyTree(root: string, limits: Limits, label: string): P
         throw new FetchError("too-large", `${label}: more than ${limits.maxFiles} entries`);
       const st = await lstat(full);
       if (st.isSymbolicLink()) {
-        const target = await readlink(full);
-        if (path.isAbsolute(target))
-          throw unsafe(`symbolic link '${rel}' points to an absolute path`);
-        let real: string | undefined;
+        // Resolved component by component inside the root, links followed virtually: the
+        // verdict does not depend on where the tree sits on disk (it is verified in a temp
+        // folder and renamed into the cache), and a dangling link is refused, not guessed at.
+        const relPosix = rel.split(path.sep).join("/");
+        let parts: string[] | undefined;
         try {
-          real = await realpath(full);
+          parts = await resolveInside(root, relPosix);
         } catch (err) {
-          const code = (err as NodeJS.ErrnoException).code;
-          if (code === "ELOOP") throw unsafe(`symbolic link '${rel}' loops`);
-          real = undefined; // dangling: judged lexically below
+          if (err instanceof UnsafeTreeError) throw unsafe(err.message);
+          throw err;
         }
-        const resolved = real ?? path.resolve(path.dirname(full), target);
-        const base = real ? realRoot : root;
-        if (resolved !== base && !resolved.startsWith(base + path.sep))
-          throw unsafe(`symbolic link '${rel}' points outside the tree`);
+        if (parts === undefined)
+          throw unsafe(`symbolic link '${relPosix}' is dangling (its target does not exist)`);
       } else if (st.isDirectory()) {
         await chmod(full, 0o755);
         await walk(full);

@@ -12,6 +12,7 @@ import { classifyGit, cloneAtCommit, resolveViaGit } from "./git.js";
 import { exists, withSubdir } from "./cache.js";
 import { SoftFailure, downloadTarball, resolveViaApi } from "./github.js";
 import { fetchLocal } from "./local.js";
+import { hostPolicy } from "./netpolicy.js";
 export { FetchError, type FetchFailure, type FetchOptions } from "./context.js";
 
 /** Fetches the slug's tree at its resolved commit (cached by commit). Errors name the slug. */
@@ -24,9 +25,11 @@ export async function fetchSource(slug: Slug, opts: FetchOptions): Promise<Sourc
     signal: opts.signal,
     log: (line) => sink(logEvent("fetch", line, opts.service)),
     limits: { maxBytes: config.fetch.maxArchiveBytes, maxFiles: config.fetch.maxArchiveFiles },
+    pin: [],
   };
   await mkdir(sourcesDir(config), { recursive: true });
   if (slug.kind === "file") return fetchLocal({ ...ctx, slug });
+  if (slug.kind === "git") ctx.pin = await hostPolicy(ctx, slug.location);
 
   // 1. resolve the ref to a commit
   let commit: string;

@@ -35,7 +35,11 @@ export function gitEnv(config: Config, authUrl?: string): Record<string, string>
     GIT_TERMINAL_PROMPT: "0",
     GIT_ASKPASS: "",
     SSH_ASKPASS: "",
+    // Isolated from the user's and the system's git config (url.insteadOf, credential helpers,
+    // LFS filters, fsmonitor): every fetch behaves the same for every user.
     GIT_CONFIG_NOSYSTEM: "1",
+    GIT_CONFIG_GLOBAL: "/dev/null",
+    GIT_ATTR_NOSYSTEM: "1",
     GIT_PROTOCOL: "version=2",
     LC_ALL: "C",
   });
@@ -58,6 +62,10 @@ const GIT_SAFETY = [
   "protocol.http.allow=always",
   "-c",
   "core.hooksPath=/dev/null",
+  "-c",
+  "core.fsmonitor=false",
+  "-c",
+  "core.untrackedCache=false",
 ];
 
 const SUBCOMMANDS = new Set([
@@ -204,7 +212,7 @@ export async function resolveViaGit(ctx: Ctx): Promise<string> {
   const ref = slug.ref ?? "HEAD";
   let out: GitResult;
   try {
-    out = await runGit(["ls-remote", "--", url, ref], {
+    out = await runGit([...ctx.pin, "ls-remote", "--", url, ref], {
       env: gitEnv(config, slug.kind === "github" ? config.github.serverUrl : undefined),
       timeoutMs: config.fetch.timeoutMs,
       signal: ctx.signal,
@@ -243,7 +251,7 @@ export async function cloneAtCommit(ctx: Ctx, commit: string): Promise<string> {
     const gitDir = path.join(tmp, "git");
     await mkdir(gitDir, { recursive: true });
     const git = (args: string[], extra: Partial<Parameters<typeof runGit>[1]> = {}) =>
-      runGit(["--git-dir", gitDir, ...args], { ...common, ...extra });
+      runGit(["--git-dir", gitDir, ...ctx.pin, ...args], { ...common, ...extra });
     await git(["init", "--bare", "--quiet"]);
     try {
       await git(["fetch", "--depth", "1", "--no-tags", "--quiet", "--", url, commit]);

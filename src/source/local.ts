@@ -10,11 +10,14 @@ import {
   stat,
   chmod,
   copyFile,
+  readFile,
+  rm,
   symlink,
 } from "node:fs/promises";
 import path from "node:path";
 import type { FileSlug, Source } from "../kernel/types.js";
-import { type Ctx, FetchError, sourcesDir } from "./context.js";
+import { writeFileAtomic } from "../platform/fs.js";
+import { type Ctx, FetchError, sourcesDir, tmpName } from "./context.js";
 import { GitError, archiveInto, gitEnv, runGit } from "./git.js";
 import { verifyTree } from "./extract.js";
 import { exists, intoCache, withSubdir } from "./cache.js";
@@ -35,98 +38,19 @@ export async function fetchLocal(ctx: Ctx<FileSlug>): Promise<Source> {
   if (!st.isDirectory()) throw new FetchError("not-found", `${slug.raw}: ${loc} is not a folder`);
   const env = gitEnv(config);
   const common = { env, timeoutMs: config.fetch.timeoutMs, signal: ctx.signal };
-  let top: string | undefined;
-  try {
-    top = (await runGit(["-C", loc, "rev-parse", "--show-toplevel"], common)).stdout
-      .toString("utf8")
-      .trim();
-  } catch {
-    top = undefined;
-  }
-  if (top) {
-    const rel = path.relative(await realpath(top), await realpath(loc));
-    const relSpec = rel === "" ? "." : rel;
-    let commit: string | undefined;
-    let why = "";
+  const wt = await findWorkTree(loc);
+  if (wt) {
+    // git never runs with the target repository's own config, hooks or attributes-driven
+    // filters (core.fsmonitor, filter.*.smudge/clean/process, hooks would run commands on the
+    // host): its objects and refs are fetched into a throwaway "shadow" git dir of ours
+    // (upload-pack reads objects only), and every other command runs against that git dir,
+    // with the user's work tree (and a copy of its index) only where a work tree is needed.
+    const shadow = path.join(sourcesDir(config), tmpName("shadow"));
     try {
-      commit = (
-        await runGit(
-          [
-            "-C",
-            top,
-            "rev-parse",
-            "--verify",
-            "--end-of-options",
-            `${slug.ref ?? "HEAD"}^{commit}`,
-          ],
-          common,
-        )
-      ).stdout
-        .toString("utf8")
-        .trim();
-    } catch (err) {
-      if (slug.ref)
-        throw new FetchError(
-          "ref-not-found",
-          `${slug.raw}: ref '${slug.ref}' not found in ${top}`,
-          `${(err as GitError).stderr?.trim() ?? ""}`.slice(0, 200) || undefined,
-        );
-      why = "the repository has no commits yet";
+      return await fetchLocalGit(ctx, loc, wt, shadow, common);
+    } finally {
+      await rm(shadow, { recursive: true, force: true, maxRetries: 5, retryDelay: 50 });
     }
-    if (commit && !slug.ref) {
-      const dirty =
-        (
-          await runGit(
-            ["-C", top, "status", "--porcelain", "--untracked-files=all", "--", relSpec],
-            common,
-          )
-        ).stdout.length > 0;
-      if (dirty) {
-        why = `uncommitted changes under ${relSpec}`;
-        commit = undefined;
-      } else if (rel !== "") {
-        try {
-          await runGit(["-C", top, "cat-file", "-e", `${commit}:${rel}`], common);
-        } catch {
-          why = `${relSpec} is not in commit ${commit.slice(0, 12)} (ignored or never committed)`;
-          commit = undefined;
-        }
-      }
-    }
-    if (commit) {
-      const key = commit;
-      const cached = path.join(sourcesDir(config), key);
-      let via: Source["via"] = "cache";
-      if (await exists(cached)) log(`cache: commit ${key.slice(0, 12)} already extracted`);
-      else {
-        log(`local: git archive of ${top} at ${slug.ref ?? "HEAD"} (${key.slice(0, 12)})`);
-        via = "local";
-        await intoCache(config, key, async (tmp) => {
-          return archiveInto(ctx, ["-C", top!], key, tmp, common);
-        });
-      }
-      const subCtx = {
-        ...ctx,
-        slug: { ...slug, subdir: [rel, slug.subdir].filter(Boolean).join("/") || undefined },
-      };
-      return withSubdir(subCtx, cached, key, via);
-    }
-    // Work tree with uncommitted changes: copy what git would track (tracked + untracked, not ignored).
-    const listed = (
-      await runGit(
-        ["-C", loc, "ls-files", "-z", "--cached", "--others", "--exclude-standard", "--", "."],
-        common,
-      )
-    ).stdout
-      .toString("utf8")
-      .split("\0")
-      .filter(Boolean);
-    log(`local: ${why}; copying the folder as is`);
-    return copyLocal(
-      ctx,
-      loc,
-      listed.length > 0 ? [...new Set(listed)].sort() : await listFolder(loc),
-    );
   }
   if (slug.ref)
     throw new FetchError(
@@ -136,6 +60,161 @@ export async function fetchLocal(ctx: Ctx<FileSlug>): Promise<Source> {
     );
   log(`local: ${loc} is not in a git work tree; copying the folder`);
   return copyLocal(ctx, loc, await listFolder(loc));
+}
+
+interface WorkTree {
+  top: string;
+  gitDir: string;
+}
+
+/** The git work tree holding `loc`, found by walking up to a `.git` (git itself is not asked). */
+async function findWorkTree(loc: string): Promise<WorkTree | undefined> {
+  let dir = await realpath(loc);
+  for (;;) {
+    const dotGit = path.join(dir, ".git");
+    let st;
+    try {
+      st = await lstat(dotGit);
+    } catch {
+      st = undefined;
+    }
+    if (st?.isDirectory()) return { top: dir, gitDir: dotGit };
+    if (st?.isFile()) {
+      // A linked work tree or submodule: `gitdir: <path>`.
+      const m = /^gitdir:\s*(.+?)\s*$/m.exec(await readFile(dotGit, "utf8"));
+      if (m) return { top: dir, gitDir: path.resolve(dir, m[1]!) };
+    }
+    const up = path.dirname(dir);
+    if (up === dir) return undefined;
+    dir = up;
+  }
+}
+
+async function fetchLocalGit(
+  ctx: Ctx,
+  loc: string,
+  wt: WorkTree,
+  shadow: string,
+  common: { env: Record<string, string>; timeoutMs: number; signal?: AbortSignal },
+): Promise<Source> {
+  const { slug, config, log } = ctx;
+  const top = wt.top;
+  const sg = (args: string[]) => runGit(["--git-dir", shadow, ...args], common);
+  /** The user's work tree seen through the shadow git dir (their config never read). */
+  const inTree = (cwd: string, args: string[]) =>
+    runGit(
+      ["--git-dir", shadow, "--work-tree", top, "-c", "core.bare=false", "-C", cwd, ...args],
+      common,
+    );
+  await runGit(["init", "--bare", "--quiet", "--", shadow], common);
+  const fetchRefs = async (withHead: boolean) =>
+    sg([
+      "-c",
+      "protocol.file.allow=always",
+      "fetch",
+      "--quiet",
+      "--no-tags",
+      "--",
+      top,
+      "+refs/heads/*:refs/heads/*",
+      "+refs/tags/*:refs/tags/*",
+      ...(withHead ? ["+HEAD:refs/iac/HEAD"] : []),
+    ]);
+  let fetched = true;
+  try {
+    await fetchRefs(true);
+  } catch {
+    try {
+      await fetchRefs(false); // HEAD unborn or detached elsewhere
+    } catch {
+      fetched = false;
+    }
+  }
+  const rel = path.relative(top, await realpath(loc));
+  const relSpec = rel === "" ? "." : rel;
+  let commit: string | undefined;
+  let why = "";
+  try {
+    if (!fetched) throw new GitError("the repository has no commits yet", "", false);
+    commit = (
+      await sg([
+        "rev-parse",
+        "--verify",
+        "--end-of-options",
+        `${slug.ref ?? "refs/iac/HEAD"}^{commit}`,
+      ])
+    ).stdout
+      .toString("utf8")
+      .trim();
+  } catch (err) {
+    if (slug.ref)
+      throw new FetchError(
+        "ref-not-found",
+        `${slug.raw}: ref '${slug.ref}' not found in ${top}`,
+        `${(err as GitError).stderr?.trim() ?? ""}`.slice(0, 200) || undefined,
+      );
+    why = "the repository has no commits yet";
+  }
+  // Compare the work tree with HEAD through a copy of the user's index (theirs is not touched).
+  await writeFileAtomic(path.join(shadow, "HEAD"), `${commit ?? "0".repeat(40)}\n`);
+  for (const [from, to] of [
+    ["index", "index"],
+    [path.join("info", "exclude"), path.join("info", "exclude")],
+  ] as const) {
+    try {
+      await mkdir(path.dirname(path.join(shadow, to)), { recursive: true });
+      await copyFile(path.join(wt.gitDir, from), path.join(shadow, to));
+    } catch {
+      // none: everything counts as untracked, which makes the tree dirty (copied as is)
+    }
+  }
+  if (commit && !slug.ref) {
+    const dirty =
+      (await inTree(top, ["status", "--porcelain", "--untracked-files=all", "--", relSpec])).stdout
+        .length > 0;
+    if (dirty) {
+      why = `uncommitted changes under ${relSpec}`;
+      commit = undefined;
+    } else if (rel !== "") {
+      try {
+        await sg(["cat-file", "-e", `${commit}:${rel}`]);
+      } catch {
+        why = `${relSpec} is not in commit ${commit.slice(0, 12)} (ignored or never committed)`;
+        commit = undefined;
+      }
+    }
+  }
+  if (commit) {
+    const key = commit;
+    const cached = path.join(sourcesDir(config), key);
+    let via: Source["via"] = "cache";
+    if (await exists(cached)) log(`cache: commit ${key.slice(0, 12)} already extracted`);
+    else {
+      log(`local: git archive of ${top} at ${slug.ref ?? "HEAD"} (${key.slice(0, 12)})`);
+      via = "local";
+      await intoCache(config, key, async (tmp) => {
+        return archiveInto(ctx, ["--git-dir", shadow], key, tmp, common);
+      });
+    }
+    const subCtx = {
+      ...ctx,
+      slug: { ...slug, subdir: [rel, slug.subdir].filter(Boolean).join("/") || undefined },
+    };
+    return withSubdir(subCtx, cached, key, via);
+  }
+  // Work tree with uncommitted changes: copy what git would track (tracked + untracked, not ignored).
+  const listed = (
+    await inTree(loc, ["ls-files", "-z", "--cached", "--others", "--exclude-standard", "--", "."])
+  ).stdout
+    .toString("utf8")
+    .split("\0")
+    .filter(Boolean);
+  log(`local: ${why}; copying the folder as is`);
+  return copyLocal(
+    ctx,
+    loc,
+    listed.length > 0 ? [...new Set(listed)].sort() : await listFolder(loc),
+  );
 }
 
 const SKIP = new Set([

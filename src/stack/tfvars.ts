@@ -22,6 +22,11 @@ export interface StackService {
    * Absent in state written before ports existed (the module defaults it to 0).
    */
   port?: number;
+  /** Container limits: memory in MiB (hard, no extra swap), CPUs, processes. */
+  memory_mb: number;
+  /** As the provider reads it back ("1.0", "0.5"): see intake/resources.ts providerCpus. */
+  cpus: string;
+  pids: number;
   /** Hash of the files the containers bind-mount (envoy config, cert): a change replaces them. */
   config_hash: string;
 }
@@ -88,11 +93,11 @@ export async function writeStackVars(dir: string, vars: StackVars): Promise<stri
 }
 
 /** Copies the module's .tf files into the project dir (terraform runs there, state stays there). */
-export async function syncModule(dir: string): Promise<void> {
+export async function syncModule(dir: string, moduleDir: string = INFRA_DIR): Promise<void> {
   await mkdir(dir, { recursive: true, mode: 0o700 });
-  for (const name of await readdir(INFRA_DIR)) {
+  for (const name of await readdir(moduleDir)) {
     if (!name.endsWith(".tf")) continue;
-    const src = path.join(INFRA_DIR, name);
+    const src = path.join(moduleDir, name);
     const dst = path.join(dir, name);
     const [a, b] = await Promise.all([
       readFile(src, "utf8"),

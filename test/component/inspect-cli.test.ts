@@ -174,9 +174,11 @@ describe("iac inspect", () => {
         // `port:` from the repos file (the port the app serves its peers on) is shown when set.
         const port = name === "repos-override" ? ["port"] : [];
         expect(Object.keys(svc).sort()).toEqual(
-          ["commit", "entrypoint", "name", ...port, "ref", "slug"].sort(),
+          ["commit", "entrypoint", "name", ...port, "ref", "resources", "slug"].sort(),
         );
         if (port.length) expect(svc.port).toBe(8000);
+        // Default container limits (issue 11), shown so they can be reviewed before a deploy.
+        expect(svc.resources).toEqual({ memory: "512m", cpus: 1, pids: 256 });
       }
     }
     expect(stderr).toMatch(/tarball: downloading acme\/root-main-function/);
@@ -197,12 +199,12 @@ describe("iac inspect", () => {
       path.join(ROOT, "examples/demo.yaml"),
     ]);
     expect(code, stderr).toBe(0);
-    expect(stdout).toMatch(/^SERVICE\s+SLUG\s+PORT\s+COMMIT\s+KIND\s+ARGV\s+RULE/);
+    expect(stdout).toMatch(/^SERVICE\s+SLUG\s+PORT\s+COMMIT\s+KIND\s+ARGV\s+LIMITS\s+RULE/);
     expect(stdout).toMatch(
-      /hello-main\s+file:hello-main\s+-\s+\S+\s+python-main-function\s+python -c import sys, main; sys\.exit\(main\.main\(\)\)\s+root-main\.py-main-function/,
+      /hello-main\s+file:hello-main\s+-\s+\S+\s+python-main-function\s+python -c import sys, main; sys\.exit\(main\.main\(\)\)\s+512m 1cpu 256pids\s+root-main\.py-main-function/,
     );
     expect(stdout).toMatch(
-      /greeter-cli\s+file:greeter-cli\s+-\s+\S+\s+console-script\s+greeter\s+pyproject-project-scripts/,
+      /greeter-cli\s+file:greeter-cli\s+-\s+\S+\s+console-script\s+greeter\s+512m 1cpu 256pids\s+pyproject-project-scripts/,
     );
   });
 

@@ -315,7 +315,13 @@ export async function startFakeSupabase(): Promise<FakeSupabase> {
         .setIssuer(opts.iss ?? `${url}/auth/v1`)
         .setIssuedAt()
         .setExpirationTime(Math.floor(Date.now() / 1000) + (opts.expiresIn ?? 3600));
-      if (opts.sub !== null) jwt.setSubject(opts.sub ?? randomUUID());
+      // Like Supabase, a token belongs to an existing user: without an explicit `sub` a user
+      // is created whose app_metadata is what the token says (as at sign-in).
+      const sub =
+        opts.sub === undefined
+          ? fake.addUser({ app_metadata: payload.app_metadata as Record<string, unknown> }).id
+          : opts.sub;
+      if (sub !== null) jwt.setSubject(sub);
       if (opts.alg === "HS256")
         return jwt.setProtectedHeader({ alg: "HS256", typ: "JWT" }).sign(secretBytes);
       return jwt

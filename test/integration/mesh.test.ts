@@ -126,7 +126,7 @@ print(json.dumps([ops[op](*args) for op, *args in json.loads(sys.argv[1])]))
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-async function until<T>(what: string, fn: () => Promise<T | undefined>, ms = 30_000): Promise<T> {
+async function until<T>(what: string, fn: () => Promise<T | undefined>, ms = 45_000): Promise<T> {
   const deadline = Date.now() + ms;
   for (;;) {
     const value = await fn();
@@ -603,7 +603,7 @@ describe("Envoy sidecars, running (IAC_SIDECAR=envoy)", () => {
             lines.filter((l) => new Date(l.ts) > started && /served Say/.test(l.msg)).length >= 2
               ? true
               : undefined,
-          20_000,
+          45_000, // the CLI itself can take seconds to start on a loaded machine
         );
         expect(child.exitCode).toBeNull(); // still following
       } finally {

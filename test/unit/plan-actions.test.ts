@@ -11,6 +11,9 @@ const svc: StackService = {
   cert_dir: "/s/api",
   envoy_config: "/e/api.yaml",
   env: { A: "1" },
+  memory_mb: 512,
+  cpus: "1",
+  pids: 256,
   config_hash: "h1",
 };
 

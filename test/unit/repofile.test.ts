@@ -210,6 +210,7 @@ describe("UsageError.field names the failing part of the document", () => {
     ["missing slug", { services: [{ name: "x" }] }, "services.0.slug"],
     ["bad name", { services: [{ slug: "gh:a/b", name: "UPPER" }] }, "services.0.name"],
     ["unknown entry key", { services: [{ slug: "gh:a/b", colour: 1 }] }, "services.0.colour"],
+    ["reserved port", { services: [{ slug: "gh:a/b", port: 15000 }] }, "services.0.port"],
     ["bad env", { services: [{ slug: "gh:a/b", env: { "1X": "v" } }] }, "services.0.env"],
     ["bad port", { services: [{ slug: "gh:a/b", port: "x" }] }, "services.0.port"],
     ["bad entrypoint", { services: [{ slug: "gh:a/b", entrypoint: 3 }] }, "services.0.entrypoint"],

@@ -4,7 +4,7 @@
 import type { FastifyReply } from "fastify";
 import type { ApiApp } from "../context.js";
 import { catalogueEntry, errorMessage, IacError, UsageError } from "../../kernel/errors.js";
-import { ProjectBusyError } from "../deployments.js";
+import { ProjectBusyError, TooManyOperationsError } from "../deployments.js";
 import { MAX_BODY_BYTES, RequestValidationError } from "../schemas.js";
 
 /** An error whose HTTP status and `error` string are decided where it is thrown. */
@@ -40,6 +40,8 @@ export function registerErrorHandlers(app: ApiApp): void {
   app.setErrorHandler((err: unknown, req, reply) => {
     if (err instanceof HttpError)
       return errorReply(reply, err.status, err.httpCode, err.message, err.extra);
+    if (err instanceof TooManyOperationsError)
+      return errorReply(reply, 429, "too_many_operations", err.message, { hint: err.hint });
     if (err instanceof IacError) {
       const entry = catalogueEntry(err);
       const extra: Record<string, unknown> = {};

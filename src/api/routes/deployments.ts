@@ -1,6 +1,7 @@
 // GET /deployments[/:id], POST /deployments/:id/cancel, GET /deployments/:id/logs (SSE replay
 // from Last-Event-ID, then follow), and the stream every operation's events go through.
 import type { FastifyReply } from "fastify";
+import type { Principal } from "../auth.js";
 import type { ApiApp, ApiContext } from "../context.js";
 import type { Operation, StoredEvent } from "../deployments.js";
 import { HttpError } from "../plugins/errors.js";
@@ -11,6 +12,28 @@ export const links = (op: Operation) => ({
   logs_url: `/deployments/${op.id}/logs`,
 });
 
+/** Who a stream counts against (the per-principal cap). */
+function principalKey(p: Principal | undefined): string {
+  return !p ? "anonymous" : p.kind === "user" ? `user:${p.id}` : p.kind;
+}
+
+/**
+ * Admits one more event stream for the request's principal, or throws 429 (before the reply
+ * is hijacked): streams are capped in all and per caller, so clients that never read cannot
+ * pile up buffers. Returns the key the stream counts against.
+ */
+export function admitStream(ctx: ApiContext, principal: Principal | undefined): string {
+  const key = principalKey(principal);
+  if (!ctx.hub.admits(key))
+    throw new HttpError(
+      429,
+      "too_many_streams",
+      `too many open event streams (at most ${ctx.hub.limits.maxPerPrincipal} per caller, ${ctx.hub.limits.maxStreams} in all)`,
+      { hint: "close streams you no longer read" },
+    );
+  return key;
+}
+
 /** Replays an operation's events after `afterSeq`, then follows it until it finishes. */
 export function streamOperation(
   ctx: ApiContext,
@@ -19,11 +42,14 @@ export function streamOperation(
   afterSeq: number,
   hello: boolean,
 ): void {
+  const key = admitStream(ctx, reply.request.principal);
   reply.hijack();
-  const stream = ctx.hub.open(reply.raw, {
-    "x-deployment-id": op.id,
-    location: links(op).status_url,
-  });
+  const stream = ctx.hub.open(
+    reply.raw,
+    { "x-deployment-id": op.id, location: links(op).status_url },
+    undefined,
+    key,
+  );
   if (hello)
     stream.send("deployment", { id: op.id, kind: op.kind, project: op.project, ...links(op) });
   const send = (e: StoredEvent) => stream.send(e.event.type, e.event, e.seq);

@@ -8,6 +8,7 @@ import {
   serviceParamsSchema,
 } from "../schemas.js";
 import type { SseStream } from "../sse.js";
+import { admitStream } from "./deployments.js";
 
 export function serviceRoutes(app: ApiApp, ctx: ApiContext): void {
   const { config, pipeline } = ctx;
@@ -20,13 +21,14 @@ export function serviceRoutes(app: ApiApp, ctx: ApiContext): void {
     const { name } = parseRequest(serviceParamsSchema, req.params, "params");
     const q = parseRequest(logsQuerySchema, req.query, "query");
     const project = q.project ?? config.project;
+    const key = admitStream(ctx, req.principal);
     const controller = new AbortController();
     reply.raw.on("close", () => controller.abort());
     let stream: SseStream | undefined;
     const ensure = (): SseStream => {
       if (!stream) {
         reply.hijack();
-        stream = ctx.hub.open(reply.raw);
+        stream = ctx.hub.open(reply.raw, {}, undefined, key);
         stream.onClose(() => controller.abort());
       }
       return stream;
