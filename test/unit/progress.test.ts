@@ -3,7 +3,8 @@
 import { describe, expect, it } from "vitest";
 import { logEvent, stageEvent } from "../../src/kernel/events.js";
 import { ProgressView, table, visibleLength } from "../../src/cli/progress.js";
-import { useColor } from "../../src/cli/style.js";
+import { palette, useColor } from "../../src/cli/style.js";
+import { failureDetails } from "../../src/cli/report.js";
 
 function capture(tty: boolean, verbose = false, size = { columns: 80, rows: 24 }, color = false) {
   const out: string[] = [];
@@ -134,5 +135,36 @@ describe("table", () => {
     expect(lines[0]).toBe("SERVICE  STATUS   ENTRYPOINT");
     for (const l of lines) expect(l.length).toBeLessThanOrEqual(80);
     expect(lines[2]).toMatch(/…$/);
+  });
+});
+
+describe("app text never drives the terminal (harden's stripControls, after the cli merge)", () => {
+  it("strips escape sequences from verbose log lines and stage messages", () => {
+    const { view, out } = capture(false, true);
+    view.sink(logEvent("build", "ok\x1b]0;pwned\x07\x1b[2J done", "api"));
+    view.sink(stageEvent("failed", "api", "boom\x1b[1A\x1b[K"));
+    view.stop();
+    expect(out.join("")).not.toContain("\x1b");
+    expect(out.join("")).toContain("ok done");
+    expect(out.join("")).toContain("boom");
+  });
+
+  it("strips them from a failure's error and main()'s last lines below the table", () => {
+    const text = failureDetails(
+      [
+        {
+          name: "api",
+          slug: "gh:o/api",
+          status: "FAILED",
+          error: "exit 3\x1b[2J",
+          logs: ["Traceback\x1b]0;title\x07", "\x9b31mred"],
+        },
+      ],
+      palette(false),
+    );
+    expect(text).not.toContain("\x1b");
+    expect(text).not.toContain("\x9b");
+    expect(text).toContain("api: exit 3");
+    expect(text).toContain("| Traceback");
   });
 });
