@@ -10,12 +10,16 @@ DEMO_FILE ?= examples/demo.yaml
 # Where scripts/bootstrap.sh puts a terraform it had to build (only used when none is on PATH).
 export PATH := $(PATH):$(or $(IAC_CACHE_DIR),$(HOME)/.cache/iac-wrapper)/bin
 
-.PHONY: help bootstrap images deps proto proto-check test test-unit test-component test-integration test-faults test-swarm test-runner fmt lint plan apply deploy destroy health demo demo-destroy bench
+.PHONY: help bootstrap provision images deps proto proto-check test test-unit test-component test-integration test-faults test-swarm test-runner fmt lint plan apply deploy destroy health demo demo-destroy bench
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
 
-bootstrap: ## install Node/Python deps, hooks, Docker engine, base + Envoy images, terraform + provider
+bootstrap: ## install deps, hooks, Docker engine, base + Envoy images, terraform + provider; link `iac` onto PATH
+	@bash scripts/bootstrap.sh all cli
+
+# What the other targets need (everything `bootstrap` does except linking `iac` onto PATH).
+provision:
 	@bash scripts/bootstrap.sh all
 
 deps: ## Node and Python deps only
@@ -28,7 +32,7 @@ proto-check: proto ## fail when generated code is stale
 	@git diff --exit-code --stat -- src/gen runner/iac_runner/gen || { echo "generated code is stale: run 'make proto' and commit" >&2; exit 1; }
 	@test -z "$$(git status --porcelain -- src/gen runner/iac_runner/gen)" || { git status --porcelain -- src/gen runner/iac_runner/gen; echo "untracked generated files: run 'make proto' and commit" >&2; exit 1; }
 
-test: bootstrap ## the whole suite: runner (pytest) + unit + integration + faults (real Docker, terraform)
+test: provision ## the whole suite: runner (pytest) + unit + integration + faults (real Docker, terraform)
 	@bash scripts/test.sh
 
 test-unit: deps ## fast unit tests only (no Docker)
@@ -37,10 +41,10 @@ test-unit: deps ## fast unit tests only (no Docker)
 test-component: deps ## component tests: real servers on loopback, no Docker
 	@$(NPX) vitest run --project component
 
-test-faults: bootstrap ## fault injection only (real Docker, terraform: signals, broken state, crash loops, lock)
+test-faults: provision ## fault injection only (real Docker, terraform: signals, broken state, crash loops, lock)
 	@$(NPX) vitest run --project faults
 
-test-swarm: bootstrap ## swarm target for real: 3 dockerd in network namespaces (root, ~8 min)
+test-swarm: provision ## swarm target for real: 3 dockerd in network namespaces (root, ~8 min)
 	@IAC_SWARM_TEST=1 $(NPX) vitest run --project swarm
 
 test-runner: deps ## runner pytest with coverage
@@ -60,26 +64,26 @@ lint: deps ## ESLint, Prettier, tsc, ruff, terraform fmt -check + validate
 	@.venv/bin/ruff format --check runner
 	@bash scripts/tf-validate.sh
 
-plan: bootstrap ## iac plan --file $(FILE)
+plan: provision ## iac plan --file $(FILE)
 	@node bin/iac.js plan --file $(FILE)
 
-apply deploy: bootstrap ## iac deploy --file $(FILE)
+apply deploy: provision ## iac deploy --file $(FILE)
 	@node bin/iac.js deploy --file $(FILE)
 
-destroy: bootstrap ## iac destroy (project $$IAC_PROJECT)
+destroy: provision ## iac destroy (project $$IAC_PROJECT)
 	@node bin/iac.js destroy
 
-health: bootstrap ## iac health
+health: provision ## iac health
 	@node bin/iac.js health
 
-demo: bootstrap ## deploy the bundled example repos (offline) as project 'demo'
+demo: provision ## deploy the bundled example repos (offline) as project 'demo'
 	@bash scripts/demo.sh
 
-demo-destroy: bootstrap ## remove the demo project
+demo-destroy: provision ## remove the demo project
 	@node bin/iac.js destroy --project demo --network iac-demo --yes
 
-images: bootstrap ## which base and Envoy images are used, and why
+images: provision ## which base and Envoy images are used, and why
 	@node bin/iac.js images
 
-bench: bootstrap ## print benchmark numbers (builds, deploys, Envoy, API)
+bench: provision ## print benchmark numbers (builds, deploys, Envoy, API)
 	@bash scripts/bench.sh

@@ -3,6 +3,8 @@ import { defineConfig } from "vitest/config";
 export default defineConfig({
   test: {
     reporters: ["default"],
+    // A temp IAC_STATE_DIR per test process: tests never touch ~/.local/state/iac-wrapper.
+    setupFiles: ["test/helpers/state-dir.ts"],
     coverage: {
       provider: "v8",
       include: ["src/**/*.ts"],

@@ -25,17 +25,10 @@ locals {
   }
 }
 
-resource "docker_network" "mesh" {
-  name   = var.network_name
-  driver = "bridge"
-
-  dynamic "labels" {
-    for_each = local.common_labels
-    content {
-      label = labels.key
-      value = labels.value
-    }
-  }
+# The network is shared by every project on this engine: the control plane creates it once,
+# outside any project's state, and removes it with the last project on it. Read, never owned.
+data "docker_network" "mesh" {
+  name = var.network_name
 }
 
 resource "docker_image" "app" {
@@ -103,7 +96,7 @@ resource "docker_container" "app" {
   )
 
   networks_advanced {
-    name    = docker_network.mesh.id
+    name    = data.docker_network.mesh.id
     aliases = [each.key]
   }
 

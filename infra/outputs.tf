@@ -1,6 +1,6 @@
 output "network" {
   description = "The Docker network of the stack."
-  value       = { name = docker_network.mesh.name, id = docker_network.mesh.id }
+  value       = { name = data.docker_network.mesh.name, id = data.docker_network.mesh.id }
 }
 
 output "services" {

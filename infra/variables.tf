@@ -9,7 +9,7 @@ variable "project" {
 }
 
 variable "network_name" {
-  description = "The user-defined Docker network all services join."
+  description = "The user-defined Docker network all services join (must exist: shared by projects, created by the control plane)."
   type        = string
   default     = "iacnet"
 }

@@ -5,7 +5,7 @@
 # (built from the Go module proxy, no registry needed).
 # Used by `make bootstrap`, `make test`, `make demo` and `.ci/run`. Fast when all is present.
 #
-# Usage: scripts/bootstrap.sh [all|engine|images|base-image|envoy-image|terraform|provider|node|python|hooks]...
+# Usage: scripts/bootstrap.sh [all|engine|images|base-image|envoy-image|terraform|provider|node|python|hooks|cli]...
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -160,11 +160,44 @@ hooks() {
   fi
 }
 
+# A bare `iac` in new shells: a symlink to bin/iac.js in a bin dir already on PATH
+# ($IAC_BIN_DIR, else ~/.local/bin, else /usr/local/bin, the first writable one on PATH).
+# Never replaces a file it did not create; says what it did and how to undo it.
+cli_link() {
+  local target="$ROOT/bin/iac.js" dir="" d
+  if [ -n "${IAC_BIN_DIR:-}" ]; then
+    dir="$IAC_BIN_DIR"
+  else
+    for d in "$HOME/.local/bin" /usr/local/bin; do
+      case ":$PATH:" in *":$d:"*) [ -d "$d" ] && [ -w "$d" ] && { dir="$d"; break; } ;; esac
+    done
+  fi
+  if [ -z "$dir" ]; then
+    log "iac: no writable bin dir on PATH (~/.local/bin, /usr/local/bin); run \`npm install -g $ROOT\`,"
+    log "     or set IAC_BIN_DIR to one and re-run: scripts/bootstrap.sh cli"
+    return 0
+  fi
+  mkdir -p "$dir"
+  local link="$dir/iac"
+  if [ -L "$link" ] && [ "$(readlink "$link")" = "$target" ]; then
+    log "iac: $link -> $target (up to date)"
+    return 0
+  fi
+  if [ -e "$link" ] && { [ ! -L "$link" ] || [ "$(basename "$(readlink "$link")")" != iac.js ]; }; then
+    log "iac: $link exists and is not a link made by this script: left alone (use npx iac, or remove it)"
+    return 0
+  fi
+  ln -sfn "$target" "$link"
+  log "iac: linked $link -> $target; \`iac\` works in new shells (undo: rm $link)"
+  case ":$PATH:" in *":$dir:"*) ;; *) log "iac: add $dir to PATH: export PATH=\"$dir:\$PATH\"" ;; esac
+}
+
 steps=("$@")
 [ ${#steps[@]} -gt 0 ] || steps=(all)
 for s in "${steps[@]}"; do
   case "$s" in
     all) node_deps; python_deps; hooks; engine; images base envoy; terraform_bin; provider ;;
+    cli) cli_link ;;
     engine) engine ;;
     images) node_deps; python_deps; engine; images base envoy ;;
     base-image) node_deps; engine; images base ;;
@@ -174,6 +207,6 @@ for s in "${steps[@]}"; do
     node) node_deps ;;
     python) python_deps ;;
     hooks) hooks ;;
-    *) die "unknown step '$s' (all|engine|images|base-image|envoy-image|terraform|provider|node|python|hooks)" ;;
+    *) die "unknown step '$s' (all|engine|images|base-image|envoy-image|terraform|provider|node|python|hooks|cli)" ;;
   esac
 done

@@ -385,3 +385,10 @@ export class Authenticator {
     }
   }
 }
+
+/** How a principal is recorded in a release: `user:<email or id>`, `service_role`, `socket`. */
+export function principalName(p: Principal | undefined): string {
+  if (!p) return "api:anonymous";
+  if (p.kind === "user") return `user:${p.email ?? p.id}`;
+  return p.kind;
+}

@@ -1,11 +1,15 @@
-// In-memory registry of operations (deploys and destroys) started through the API: their
-// status, their recorded events (for replay, then follow) and the per-project lock that
-// turns a second concurrent operation on the same project into 409.
+// Registry of operations (deploys, rollbacks, destroys) started through the API: their status,
+// their recorded events (for replay, then follow) and the per-project lock that turns a second
+// concurrent operation on the same project into 409. Finished records are persisted (one JSON
+// file each under <stateDir>/.api/deployments/) and loaded again when `iac serve` restarts.
 import { randomUUID } from "node:crypto";
+import { readFileSync, readdirSync, rmSync } from "node:fs";
+import path from "node:path";
+import { writeFileAtomic } from "../platform/fs.js";
 import type { DeployEvent, EventSink } from "../kernel/events.js";
 import { type ErrorCode, errorMessage, IacError } from "../kernel/errors.js";
 
-export type OperationKind = "deploy" | "destroy";
+export type OperationKind = "deploy" | "destroy" | "rollback";
 export type OperationStatus = "running" | "succeeded" | "failed" | "cancelled";
 
 /** What gets streamed: the pipeline's events plus a terminal `error` when it threw. */
@@ -19,9 +23,24 @@ export interface StoredEvent {
 
 type Listener = { onEvent: (e: StoredEvent) => void; onEnd: () => void };
 
+/** What is written to disk per finished operation. */
+interface OperationRecord {
+  id: string;
+  kind: OperationKind;
+  project: string;
+  status: OperationStatus;
+  created_at: string;
+  finished_at?: string;
+  services: Array<{ name: string; slug: string }>;
+  result?: unknown;
+  error?: { message: string; hint?: string };
+  events: StoredEvent[];
+  dropped: number;
+}
+
 export class Operation {
-  readonly id = randomUUID();
-  readonly createdAt = new Date().toISOString();
+  id: string = randomUUID();
+  createdAt = new Date().toISOString();
   status: OperationStatus = "running";
   finishedAt?: string;
   result?: unknown;
@@ -75,6 +94,38 @@ export class Operation {
     this.finishedAt = new Date().toISOString();
     for (const l of [...this.listeners]) l.onEnd();
     this.listeners.clear();
+  }
+
+  toRecord(): OperationRecord {
+    return {
+      id: this.id,
+      kind: this.kind,
+      project: this.project,
+      status: this.status,
+      created_at: this.createdAt,
+      finished_at: this.finishedAt,
+      services: this.services,
+      result: this.result,
+      error: this.error,
+      events: this.events,
+      dropped: this.dropped,
+    };
+  }
+
+  /** A finished operation read back from disk; one that was running when serve stopped failed. */
+  static fromRecord(r: OperationRecord, maxEvents: number): Operation {
+    const op = new Operation(r.kind, r.project, r.services, maxEvents);
+    op.id = r.id;
+    op.createdAt = r.created_at;
+    op.result = r.result;
+    op.error = r.error;
+    op.events.push(...r.events);
+    op.dropped = r.dropped;
+    op.status = r.status === "running" ? "failed" : r.status;
+    op.finishedAt = r.finished_at ?? r.created_at;
+    if (r.status === "running")
+      op.error = { message: "interrupted: iac serve stopped while it ran" };
+    return op;
   }
 
   toJSON(): Record<string, unknown> {
@@ -133,8 +184,41 @@ export class DeploymentRegistry {
       maxEventsPerRecord?: number;
       /** Operations running at once, over all projects (each holds builds, terraform, memory). */
       maxActive?: number;
+      /** Where finished records are persisted; none = in memory only. */
+      dir?: string;
     } = {},
-  ) {}
+  ) {
+    if (opts.dir) this.load(opts.dir);
+  }
+
+  private load(dir: string): void {
+    let names: string[] = [];
+    try {
+      names = readdirSync(dir).filter((n) => n.endsWith(".json"));
+    } catch {
+      return;
+    }
+    const records: OperationRecord[] = [];
+    for (const n of names) {
+      try {
+        records.push(JSON.parse(readFileSync(path.join(dir, n), "utf8")) as OperationRecord);
+      } catch {
+        /* a torn file: skipped */
+      }
+    }
+    records.sort((a, b) => a.created_at.localeCompare(b.created_at));
+    for (const r of records)
+      this.ops.set(r.id, Operation.fromRecord(r, this.opts.maxEventsPerRecord ?? 20_000));
+  }
+
+  private async persist(op: Operation): Promise<void> {
+    if (!this.opts.dir) return;
+    await writeFileAtomic(
+      path.join(this.opts.dir, `${op.id}.json`),
+      JSON.stringify(op.toRecord()),
+      0o600,
+    ).catch(() => undefined); // a full disk must not fail the operation itself
+  }
 
   get(id: string): Operation | undefined {
     return this.ops.get(id);
@@ -186,6 +270,7 @@ export class DeploymentRegistry {
         op.finish(op.controller.signal.aborted ? "cancelled" : "failed");
       } finally {
         if (this.active.get(o.project) === op) this.active.delete(o.project);
+        await this.persist(op);
       }
     })();
     return op;
@@ -197,7 +282,10 @@ export class DeploymentRegistry {
     if (this.ops.size <= max) return;
     for (const [id, op] of this.ops) {
       if (this.ops.size <= max) break;
-      if (op.finished) this.ops.delete(id);
+      if (op.finished) {
+        this.ops.delete(id);
+        if (this.opts.dir) rmSync(path.join(this.opts.dir, `${id}.json`), { force: true });
+      }
     }
   }
 

@@ -14,7 +14,13 @@ import {
   health,
 } from "../operations/status.js";
 
+import { overview, type ProjectStatus } from "../operations/overview.js";
+import { history, rollback } from "../operations/releases.js";
+import type { Release } from "../stack/releases.js";
+
 export type { DeployReport, ServiceReport } from "../operations/deploy.js";
+export type { ProjectStatus } from "../operations/overview.js";
+export type { Release } from "../stack/releases.js";
 export type { ControlPlaneHealth, ServiceHealth } from "../operations/status.js";
 
 export interface LogLineOut {
@@ -26,10 +32,18 @@ export interface LogLineOut {
 export interface Pipeline {
   deploy(
     config: Config,
-    req: { project: string; services: ServiceSpec[] },
+    req: { project: string; services: ServiceSpec[]; principal?: string },
     onEvent: EventSink,
     signal?: AbortSignal,
   ): Promise<DeployReport>;
+  rollback(
+    config: Config,
+    req: { project: string; to?: number; principal?: string },
+    onEvent: EventSink,
+    signal?: AbortSignal,
+  ): Promise<DeployReport & { rolled_back_to: number }>;
+  history(config: Config, project: string): Promise<Release[]>;
+  overview(config: Config): Promise<ProjectStatus[]>;
   destroy(config: Config, project: string, onEvent: EventSink): Promise<{ removed: string[] }>;
   health(config: Config, project: string): Promise<ServiceHealth[]>;
   streamLogs(
@@ -44,4 +58,13 @@ export interface Pipeline {
 }
 
 /** The real operations behind the API. */
-export const operations: Pipeline = { deploy, destroy, health, streamLogs, controlPlaneHealth };
+export const operations: Pipeline = {
+  deploy,
+  rollback,
+  history,
+  overview,
+  destroy,
+  health,
+  streamLogs,
+  controlPlaneHealth,
+};

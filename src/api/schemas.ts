@@ -84,6 +84,18 @@ export const destroyBodySchema = z
   .object({ project: dnsLabel.optional().describe("project name (default: IAC_PROJECT)") })
   .strict();
 
+export const rollbackBodySchema = z
+  .object({
+    project: dnsLabel.optional().describe("project name (default: IAC_PROJECT)"),
+    to: z
+      .number()
+      .int()
+      .positive()
+      .optional()
+      .describe("release number (default: the previous one)"),
+  })
+  .strict();
+
 const boolish = z
   .enum(["1", "0", "true", "false", "yes", "no"])
   .transform((v) => v === "1" || v === "true" || v === "yes");

@@ -9,6 +9,7 @@ import {
   type ServerResponse,
 } from "node:http";
 import type { AddressInfo } from "node:net";
+import path from "node:path";
 import Fastify, { type FastifyInstance } from "fastify";
 import { pino, type Logger } from "pino";
 import type { Config } from "../kernel/config.js";
@@ -21,6 +22,7 @@ import type { Pipeline } from "./pipeline.js";
 import { registerAuth } from "./plugins/auth.js";
 import { registerErrorHandlers } from "./plugins/errors.js";
 import { beginDeploy, deployRoutes } from "./routes/deploy.js";
+import { releaseRoutes } from "./routes/releases.js";
 import { deploymentRoutes } from "./routes/deployments.js";
 import { metaRoutes } from "./routes/meta.js";
 import { serviceRoutes } from "./routes/services.js";
@@ -75,7 +77,10 @@ export async function createServer(opts: CreateServerOptions): Promise<ApiServer
     adminRoles: config.supabase.adminRoles,
     ...opts.auth,
   });
-  const registry = new DeploymentRegistry({ maxActive: opts.limits?.maxOperations });
+  const registry = new DeploymentRegistry({
+    maxActive: opts.limits?.maxOperations,
+    dir: path.join(config.stateDir, ".api", "deployments"),
+  });
   const hub = new SseHub(opts.limits);
   const viaSocket = new WeakSet<IncomingMessage>();
   let handler!: (req: IncomingMessage, res: ServerResponse) => void;
@@ -110,6 +115,7 @@ export async function createServer(opts: CreateServerOptions): Promise<ApiServer
   deployRoutes(app, ctx);
   deploymentRoutes(app, ctx);
   serviceRoutes(app, ctx);
+  releaseRoutes(app, ctx);
 
   // ---- lifecycle ------------------------------------------------------------------------
   let removeSocket: (() => void) | undefined;
@@ -134,7 +140,7 @@ export async function createServer(opts: CreateServerOptions): Promise<ApiServer
         try {
           stopGrpc = await startGrpc(lo.grpcSocketPath, {
             authenticate: config.socketRequireAuth ? (h) => auth.authenticate(h) : undefined,
-            beginDeploy: (body) => beginDeploy(ctx, body, true),
+            beginDeploy: (body) => beginDeploy(ctx, body, true, "socket"),
             controlPlaneHealth: ctx.controlPlaneHealth,
           });
         } catch (err) {

@@ -15,7 +15,7 @@ import {
   progressFor,
   projectOption,
   readRepos,
-  requireFile,
+  reposFile,
   targetOption,
   withCancel,
 } from "./shared.js";
@@ -63,7 +63,7 @@ export function registerDeployCommand(program: Command): void {
     .option("--follow", "with --output json: stream NDJSON progress events, then the result")
     .option("-v, --verbose", "show image build and terraform output")
     .action(async (flags: PipelineFlags, cmd: Command) => {
-      const file = requireFile(flags.file, cmd);
+      const file = reposFile(flags.file, cmd);
       const config = configFromFlags(flags);
       const services = await readRepos(file, config.maxServices);
       const log = new RunLog(projectDir(config, config.project), "deploy");
@@ -93,9 +93,13 @@ export function registerDeployCommand(program: Command): void {
         else printJson(doc);
       } else {
         const c = palette(colorFor(cmd, process.stderr));
-        process.stderr.write(
-          report.applied === false ? "terraform: no changes\n" : "terraform: applied\n",
-        );
+        // applied is undefined when terraform never ran (nothing could be prepared).
+        if (report.applied !== undefined)
+          process.stderr.write(
+            report.applied
+              ? `terraform: applied${report.release ? ` (release ${report.release})` : ""}\n`
+              : "terraform: no changes\n",
+          );
         process.stdout.write(deployTable(report, terminalWidth(process.stdout)));
         process.stderr.write(failureDetails(report.services, c) + logHint(log, failed));
       }

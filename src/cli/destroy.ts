@@ -21,10 +21,11 @@ import {
 function describeTargets(t: DestroyTargets): string {
   const lines = [`project ${t.project} will be destroyed:`];
   for (const c of t.containers) lines.push(`  - container ${c}`);
-  for (const n of t.networks) lines.push(`  - network ${n}`);
+  for (const n of t.networks) lines.push(`  - network ${n} (no other project uses it)`);
   const orphans = t.services.filter((s) => !t.containers.includes(`${t.project}-${s}`));
   for (const s of orphans) lines.push(`  - service ${s} (state only, no container running)`);
   lines.push("  - its Terraform state and ports (certificates in the secrets folder stay)");
+  if (t.keptNetwork) lines.push(`network ${t.keptNetwork} stays (other containers use it)`);
   return lines.join("\n") + "\n";
 }
 

@@ -1,11 +1,17 @@
 // iac inspect: resolve slugs, fetch and detect entrypoints (no Docker needed).
 import type { Command } from "commander";
-import { UsageError } from "../kernel/errors.js";
 import { type InspectResult, inspectJson, inspectServices } from "../operations/inspect.js";
 import { ProgressView, table } from "./progress.js";
 import { parseServiceList } from "../intake/repofile.js";
 import type { ServiceSpec } from "../kernel/types.js";
-import { configFromFlags, fileOption, outputOption, printJson, readRepos } from "./shared.js";
+import {
+  configFromFlags,
+  fileOption,
+  outputOption,
+  printJson,
+  readRepos,
+  reposFile,
+} from "./shared.js";
 
 function humanTable(results: InspectResult[]): string {
   return table(
@@ -33,28 +39,27 @@ export function registerInspectCommand(program: Command): void {
     .argument("[slugs...]", "slugs to inspect instead of (or in addition to) --file")
     .addOption(fileOption())
     .addOption(outputOption())
-    .action(async (slugs: string[], flags: { file?: string; output: "text" | "json" }) => {
-      if (!flags.file && slugs.length === 0)
-        throw new UsageError(
-          "inspect: pass --file repos.yaml or one or more slugs",
-          "e.g. iac inspect --file repos.yaml",
-        );
-      const config = configFromFlags({});
-      const specs: ServiceSpec[] = [];
-      if (flags.file) specs.push(...(await readRepos(flags.file)));
-      if (slugs.length > 0) specs.push(...parseServiceList(slugs, "command line", process.cwd()));
-      const view = new ProgressView({
-        tty: Boolean(process.stderr.isTTY) && flags.output !== "json",
-        verbose: false,
-      });
-      let results: InspectResult[];
-      try {
-        results = await inspectServices(specs, config, view.sink);
-      } finally {
-        view.stop();
-      }
-      if (flags.output === "json") printJson(inspectJson(results));
-      else process.stdout.write(humanTable(results));
-      if (results.some((r) => r.error !== undefined)) process.exitCode = 1;
-    });
+    .action(
+      async (slugs: string[], flags: { file?: string; output: "text" | "json" }, cmd: Command) => {
+        // Slugs alone need no file; without slugs, --file or the default repos file.
+        const file = slugs.length === 0 || flags.file ? reposFile(flags.file, cmd) : undefined;
+        const config = configFromFlags({});
+        const specs: ServiceSpec[] = [];
+        if (file) specs.push(...(await readRepos(file)));
+        if (slugs.length > 0) specs.push(...parseServiceList(slugs, "command line", process.cwd()));
+        const view = new ProgressView({
+          tty: Boolean(process.stderr.isTTY) && flags.output !== "json",
+          verbose: false,
+        });
+        let results: InspectResult[];
+        try {
+          results = await inspectServices(specs, config, view.sink);
+        } finally {
+          view.stop();
+        }
+        if (flags.output === "json") printJson(inspectJson(results));
+        else process.stdout.write(humanTable(results));
+        if (results.some((r) => r.error !== undefined)) process.exitCode = 1;
+      },
+    );
 }

@@ -12,6 +12,7 @@ import { registerDestroyCommand } from "./destroy.js";
 import { registerHealthCommand } from "./health.js";
 import { registerImagesCommand } from "./images.js";
 import { registerInspectCommand } from "./inspect.js";
+import { registerLifecycleCommands } from "./lifecycle.js";
 import { registerLogsCommand } from "./logs.js";
 import { registerPkiCommand } from "./pki.js";
 import { registerPlanCommand } from "./plan.js";
@@ -45,6 +46,7 @@ export function buildProgram(): Command {
   registerLogsCommand(program);
   registerDestroyCommand(program);
   registerImagesCommand(program);
+  registerLifecycleCommands(program);
   registerPkiCommand(program);
   registerServeCommand(program);
   registerCompletionCommand(program);

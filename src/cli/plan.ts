@@ -16,7 +16,7 @@ import {
   progressFor,
   projectOption,
   readRepos,
-  requireFile,
+  reposFile,
   withCancel,
 } from "./shared.js";
 
@@ -34,7 +34,7 @@ export function registerPlanCommand(program: Command): void {
     .addOption(outputOption())
     .option("-v, --verbose", "show terraform output")
     .action(async (flags: PipelineFlags, cmd: Command) => {
-      const file = requireFile(flags.file, cmd);
+      const file = reposFile(flags.file, cmd);
       const config = configFromFlags(flags);
       const services = await readRepos(file, config.maxServices);
       const log = new RunLog(projectDir(config, config.project), "plan");

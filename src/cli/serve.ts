@@ -7,6 +7,7 @@ import { loadSystemConfig } from "../kernel/config.js";
 import { operations } from "../api/pipeline.js";
 import { grpcSocketPathFor } from "../api/grpc.js";
 import { createServer } from "../api/server.js";
+import { migrateLegacyState, migrationMessage } from "../stack/state-dir.js";
 import { progress } from "./shared.js";
 
 interface ServeFlags {
@@ -38,6 +39,7 @@ export function registerServeCommand(program: Command): void {
         IAC_SOCKET_PATH: typeof flags.socket === "string" ? flags.socket : undefined,
         IAC_PROJECT: flags.project,
       });
+      for (const m of migrateLegacyState(config)) progress(migrationMessage(m));
       const logger = pino(
         {
           level: config.logLevel,

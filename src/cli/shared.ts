@@ -1,12 +1,15 @@
 // Options and helpers shared by CLI commands. One meaning per flag letter across commands:
 // -f/--file (a repos file; `-` reads stdin), -p/--project, -o/--output, -v/--verbose, -n/--tail,
 // -y/--yes. --follow has no short form anywhere.
+import { existsSync } from "node:fs";
+import path from "node:path";
 import { Option, type Command } from "commander";
 import { loadSystemConfig, noColorEnv, type Config } from "../kernel/config.js";
 import { UsageError } from "../kernel/errors.js";
 import type { EventSink } from "../kernel/events.js";
 import { loadReposFile, parseReposText, parseServiceList } from "../intake/repofile.js";
 import type { ServiceSpec } from "../kernel/types.js";
+import { migrateLegacyState, migrationMessage } from "../stack/state-dir.js";
 import { ProgressView } from "./progress.js";
 import { useColor } from "./style.js";
 import { RunLog } from "./runlog.js";
@@ -27,23 +30,28 @@ export function projectOption(): Option {
 export function fileOption(): Option {
   return new Option(
     "-f, --file <path>",
-    "repos file (YAML or JSON): a list of slugs or {services: [...]}; - reads stdin",
+    "repos file, YAML or JSON (default: ./repos.yaml, repos.yml or repos.json); - reads stdin",
   );
 }
 
-/** Loads config: CLI flags, then the environment, ./.env, the bootstrap record, defaults. */
+/**
+ * Loads config (CLI flags, then the environment, ./.env, the bootstrap record, defaults), and
+ * moves a legacy ./.iac state into the state directory (once, with a message on stderr).
+ */
 export function configFromFlags(flags: {
   project?: string;
   sidecar?: string;
   network?: string;
   target?: string;
 }): Config {
-  return loadSystemConfig({
+  const config = loadSystemConfig({
     IAC_PROJECT: flags.project,
     IAC_SIDECAR: flags.sidecar,
     IAC_NETWORK: flags.network,
     IAC_TARGET: flags.target,
   });
+  for (const m of migrateLegacyState(config)) progress(migrationMessage(m));
+  return config;
 }
 
 export function targetOption(): Option {
@@ -53,13 +61,25 @@ export function targetOption(): Option {
   ).choices(["local", "swarm"]);
 }
 
-export function requireFile(file: string | undefined, command: Command): string {
-  if (!file)
+/** Repos files looked for, in order, when --file is omitted. */
+export const DEFAULT_REPOS_FILES = ["repos.yaml", "repos.yml", "repos.json"];
+
+/** --file, else the first of DEFAULT_REPOS_FILES in `cwd`; says which file it read. */
+export function reposFile(
+  file: string | undefined,
+  command: { name(): string },
+  cwd: string = process.cwd(),
+  say: (line: string) => void = progress,
+): string {
+  if (file) return file;
+  const found = DEFAULT_REPOS_FILES.find((name) => existsSync(path.join(cwd, name)));
+  if (!found)
     throw new UsageError(
-      `${command.name()}: --file is required`,
-      "e.g. iac " + command.name() + " --file repos.yaml (or --file - to read stdin)",
+      `${command.name()}: no --file given and none of ${DEFAULT_REPOS_FILES.join(", ")} in ${cwd}`,
+      `pass one: iac ${command.name()} --file path/to/repos.yaml (or --file - to read stdin)`,
     );
-  return file;
+  say(`reading ${found} (no --file given)`);
+  return path.join(cwd, found);
 }
 
 async function readStdin(): Promise<string> {

@@ -12,6 +12,7 @@ import type { Config } from "../kernel/config.js";
 import { IacError, ToolError } from "../kernel/errors.js";
 import type { Entrypoint, Source } from "../kernel/types.js";
 import { SourceTree } from "../detect/tree.js";
+import { collectOutput } from "../platform/exec.js";
 
 export const REPO_ROOT = fileURLToPath(new URL("../..", import.meta.url));
 export const RUNNER_DIR = path.join(REPO_ROOT, "runner");
@@ -65,17 +66,7 @@ function run(
       // Inherits the environment: the host's pip settings (proxy, CA bundle, pip.conf) apply.
       signal: opts.signal,
     });
-    const output: string[] = [];
-    const onData = (chunk: Buffer) => {
-      for (const line of chunk.toString("utf8").split(/\r?\n/)) {
-        if (!line.trim()) continue;
-        output.push(line);
-        if (output.length > 200) output.shift();
-        opts.onLine?.(line);
-      }
-    };
-    child.stdout.on("data", onData);
-    child.stderr.on("data", onData);
+    const output = collectOutput(child, opts.onLine);
     child.on("error", (err) =>
       reject(
         new ToolError(

@@ -81,7 +81,7 @@ const envSchema = z.object({
         .map((s) => s.trim())
         .filter(Boolean),
     ),
-  IAC_STATE_DIR: z.string().min(1).default(".iac"),
+  IAC_STATE_DIR: z.string().min(1).optional(),
   IAC_SECRETS_DIR: z.string().min(1).default("secrets"),
   IAC_CACHE_DIR: z.string().min(1).optional(),
   IAC_TERRAFORM_BIN: z.string().min(1).optional(),
@@ -113,6 +113,7 @@ const envSchema = z.object({
     ),
   IAC_MAX_ARCHIVE_BYTES: positiveInt.default(512 * 1024 * 1024),
   IAC_MAX_ARCHIVE_FILES: positiveInt.default(100_000),
+  IAC_KEEP_RELEASES: positiveInt.default(5),
   IAC_RESTART_POLICY: z.enum(["never", "on-failure", "always"]).default("on-failure"),
   IAC_LOG_LEVEL: z.enum(["trace", "debug", "info", "warn", "error", "silent"]).default("info"),
   DOCKER_HOST: z.string().min(1).optional(),
@@ -140,6 +141,7 @@ const envSchema = z.object({
     .optional(),
   XDG_RUNTIME_DIR: z.string().min(1).optional(),
   XDG_CACHE_HOME: z.string().min(1).optional(),
+  XDG_STATE_HOME: z.string().min(1).optional(),
   PATH: z.string().optional(),
 });
 
@@ -176,8 +178,10 @@ export interface Config {
   httpAddr: { host: string; port: number };
   socketPath: string;
   socketRequireAuth: boolean;
-  /** Absolute paths. */
+  /** Absolute paths. Per-project state lives in <stateDir>/<project>/, wherever iac runs. */
   stateDir: string;
+  /** Where an earlier version kept state (./.iac of the working directory): migrated once. */
+  legacyStateDir: string;
   secretsDir: string;
   cacheDir: string;
   terraform: { bin: string; cliConfig?: string };
@@ -199,6 +203,8 @@ export interface Config {
     allowedGitHosts: string[];
   };
   restartPolicy: "never" | "on-failure" | "always";
+  /** Releases whose images `iac prune` keeps. */
+  keepReleases: number;
   logLevel: "trace" | "debug" | "info" | "warn" | "error" | "silent";
   dockerHost?: string;
   /** Where each setting came from (unset keys: "default"). */
@@ -327,7 +333,12 @@ export function loadConfig(
     httpAddr: { host: host ?? "127.0.0.1", port: port ?? 8080 },
     socketPath: e.IAC_SOCKET_PATH ?? defaultSocketPath(e.XDG_RUNTIME_DIR),
     socketRequireAuth: e.IAC_SOCKET_REQUIRE_AUTH,
-    stateDir: path.resolve(cwd, e.IAC_STATE_DIR),
+    stateDir: path.resolve(
+      cwd,
+      e.IAC_STATE_DIR ??
+        path.join(e.XDG_STATE_HOME ?? path.join(homedir(), ".local", "state"), "iac-wrapper"),
+    ),
+    legacyStateDir: path.resolve(cwd, ".iac"),
     secretsDir: path.resolve(cwd, e.IAC_SECRETS_DIR),
     cacheDir,
     terraform: {
@@ -348,6 +359,7 @@ export function loadConfig(
       allowedGitHosts: e.IAC_ALLOWED_GIT_HOSTS,
     },
     restartPolicy: e.IAC_RESTART_POLICY,
+    keepReleases: e.IAC_KEEP_RELEASES,
     logLevel: e.IAC_LOG_LEVEL,
     dockerHost: e.DOCKER_HOST,
     origins,

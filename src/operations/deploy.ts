@@ -28,7 +28,8 @@ import {
   writeStackVars,
 } from "../stack/tfvars.js";
 import { assertUniqueNames } from "./preflight.js";
-import { withProjectLock } from "./project.js";
+import { cliPrincipal, withProjectLock } from "./project.js";
+import { type Release, type ReleaseService, appendRelease } from "../stack/releases.js";
 import { type StageContext, type Stages, realStages } from "./stages.js";
 import { statusName } from "./status.js";
 import { type PlannedAction, serviceAction } from "./plan-actions.js";
@@ -59,6 +60,8 @@ export interface ServiceReport {
 export interface DeployReport {
   project: string;
   services: ServiceReport[];
+  /** The release this deploy recorded (only when it applied changes). */
+  release?: number;
   /** What terraform did: false when the plan had no changes. */
   applied?: boolean;
   containersRecreated?: string[];
@@ -66,6 +69,10 @@ export interface DeployReport {
 export interface DeployRequest {
   project: string;
   services: ServiceSpec[];
+  /** Who asks (recorded in the release): an API principal; default the CLI user. */
+  principal?: string;
+  /** What kind of release an apply records (a rollback names the release it went back to). */
+  release?: { kind: Release["kind"]; rollbackOf?: number };
 }
 
 /** What the stages learned about a service before it failed or was prepared. */
@@ -405,12 +412,21 @@ export async function deploy(
     }
     await applyPidsLimits(config, req.project, dir, onEvent);
     await checkHealth(stages, config, prepared, cpCerts, health, onEvent, signal, req.project);
-    return prepared;
+    const services = prepared.outcomes.map((o) =>
+      serviceReport(o, prepared, health.get(o.spec.name)),
+    );
+    // A deploy that applied records a release (still under the lock, after the health checks).
+    const release = plan.changes ? await recordRelease(config, dir, req, services) : undefined;
+    return { ...prepared, services, release };
   });
 
   const report: DeployReport = {
     project: req.project,
-    services: result.outcomes.map((o) => serviceReport(o, result, health.get(o.spec.name))),
+    services:
+      "services" in result
+        ? result.services
+        : result.outcomes.map((o) => serviceReport(o, result, health.get(o.spec.name))),
+    ...("release" in result && result.release && { release: result.release.number }),
     // undefined when terraform never ran (nothing could be prepared)
     applied: result.skipped ? undefined : result.plan.changes,
     containersRecreated: result.plan.containersRecreated,
@@ -488,6 +504,44 @@ async function checkHealth(
     }),
   );
   throwIfInterrupted(signal, "the health check");
+}
+
+/** Appends the release an apply made: what Terraform got (tfvars) and each service's status. */
+async function recordRelease(
+  config: Config,
+  dir: string,
+  req: DeployRequest,
+  reports: ServiceReport[],
+): Promise<Release> {
+  const vars = await readStackVars(dir);
+  const docker = dockerClient(config);
+  const byName = new Map(reports.map((r) => [r.name, r]));
+  const services: ReleaseService[] = await Promise.all(
+    Object.entries(vars?.services ?? {}).map(async ([name, svc]) => {
+      const imageId = await docker
+        .getImage(svc.image)
+        .inspect()
+        .then((i) => i.Id)
+        .catch(() => undefined);
+      return {
+        name,
+        slug: svc.slug,
+        commit: svc.commit,
+        image: svc.image,
+        ...(imageId && { image_id: imageId }),
+        status: byName.get(name)?.status ?? "KEPT",
+        env: svc.env,
+        port: svc.port,
+      };
+    }),
+  );
+  return appendRelease(dir, {
+    principal: req.principal ?? cliPrincipal(),
+    kind: req.release?.kind ?? "deploy",
+    ...(req.release?.rollbackOf !== undefined && { rollback_of: req.release.rollbackOf }),
+    network: vars?.network_name ?? config.network,
+    services,
+  });
 }
 
 export interface PlanReport extends DeployReport {

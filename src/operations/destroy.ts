@@ -1,10 +1,8 @@
 // `iac destroy`: terraform destroy, then ALWAYS a sweep of everything labelled with the project
 // that Terraform did not remove (labels are the source of truth), also when terraform failed or
-// was interrupted; the failure is reported after the sweep.
-import { readdir, rm } from "node:fs/promises";
-import { existsSync } from "node:fs";
-import path from "node:path";
-import { NotFoundError } from "../kernel/errors.js";
+// was interrupted; the failure is reported after the sweep. Then the shared network goes when
+// this was the last project on it.
+import { rm } from "node:fs/promises";
 import type { Config } from "../kernel/config.js";
 import { IacError, errorMessage } from "../kernel/errors.js";
 import { InterruptedError } from "../platform/interrupt.js";
@@ -12,6 +10,8 @@ import { dockerClient } from "../platform/docker.js";
 import { type EventSink, logEvent, noopSink, stageEvent } from "../kernel/events.js";
 import { projectDir, readStackVars, tfvarsPath } from "../stack/tfvars.js";
 import * as tf from "../stack/terraform.js";
+import { unknownProject } from "./known-projects.js";
+import { ensureNetwork, removeNetworkIfUnused } from "./network.js";
 import { prepareState, withProjectLock } from "./project.js";
 import { destroySwarm } from "./swarm-destroy.js";
 
@@ -27,6 +27,8 @@ export async function destroy(
     const removed: string[] = [];
     const vars = await readStackVars(dir);
     let failure: unknown;
+    // The network the project was deployed on (it may differ from today's --network).
+    const network = vars?.network_name ?? config.network;
     if (vars && tf.hasState(dir)) {
       onEvent(stageEvent("destroy", undefined, `terraform destroy (project ${project})`));
       const run: tf.TerraformRun = {
@@ -37,6 +39,7 @@ export async function destroy(
         onLine: (line) => onEvent(logEvent("terraform", line)),
       };
       try {
+        await ensureNetwork(config, network); // the module reads it; gone only if removed by hand
         // Orphans outside the state would keep the network busy until terraform times out.
         await prepareState(config, project, run, onEvent);
         await tf.destroy(run);
@@ -55,10 +58,17 @@ export async function destroy(
       if (!removed.includes(name)) removed.push(name);
       onEvent(logEvent("pipeline", `removed container ${name}`));
     }
-    for (const n of await docker.listNetworks({ filters: { label: [label] } })) {
-      await docker.getNetwork(n.Id).remove();
-      removed.push(`network ${n.Name}`);
-      onEvent(logEvent("pipeline", `removed network ${n.Name}`));
+    // The shared network goes with the last project on it; a network an earlier version
+    // created for this project alone (labelled with it) goes once nothing uses it.
+    const legacy = await docker.listNetworks({ filters: { label: [label] } });
+    for (const name of new Set([network, ...legacy.map((n) => n.Name)])) {
+      const gone = await removeNetworkIfUnused(config, name, project);
+      if (gone) {
+        removed.push(`network ${gone}`);
+        onEvent(logEvent("pipeline", `removed network ${gone} (no project uses it any more)`));
+      } else if (name === network) {
+        onEvent(logEvent("pipeline", `network ${name} stays (shared with other projects)`));
+      }
     }
     if (failure) {
       const swept = removed.length ? removed.join(", ") : "nothing left to remove";
@@ -76,28 +86,15 @@ export async function destroy(
   });
 }
 
-/** What `iac destroy` would remove: the project's containers and networks (by label). */
+/** What `iac destroy` would remove: the project's containers (by label) and unused networks. */
 export interface DestroyTargets {
   project: string;
   containers: string[];
   networks: string[];
+  /** The network the project is on when it stays (other projects use it, or it is not ours). */
+  keptNetwork?: string;
   /** Services in the project's state (what Terraform manages). */
   services: string[];
-}
-
-/** Projects this machine knows: a state folder with applied tfvars, or labelled containers. */
-export async function knownProjects(config: Config): Promise<string[]> {
-  const names = new Set<string>();
-  const entries = await readdir(config.stateDir, { withFileTypes: true }).catch(() => []);
-  for (const e of entries)
-    if (e.isDirectory() && existsSync(tfvarsPath(path.join(config.stateDir, e.name))))
-      names.add(e.name);
-  const containers = await dockerClient(config).listContainers({
-    all: true,
-    filters: { label: ["io.iac.project"] },
-  });
-  for (const c of containers) if (c.Labels["io.iac.project"]) names.add(c.Labels["io.iac.project"]);
-  return [...names].sort();
 }
 
 /**
@@ -111,17 +108,31 @@ export async function destroyTargets(config: Config, project: string): Promise<D
   const containers = (await docker.listContainers({ all: true, filters: { label: [label] } }))
     .map((c) => c.Names[0]?.replace(/^\//, "") ?? c.Id)
     .sort();
-  const networks = (await docker.listNetworks({ filters: { label: [label] } }))
-    .map((n) => n.Name)
-    .sort();
-  if (!vars && containers.length === 0 && networks.length === 0) {
-    const known = await knownProjects(config);
-    throw new NotFoundError(
-      `no project '${project}': nothing deployed under that name`,
-      known.length
-        ? `known projects: ${known.join(", ")} (iac destroy --project NAME)`
-        : "no project is deployed on this machine",
+  const legacy = (await docker.listNetworks({ filters: { label: [label] } })).map((n) => n.Name);
+  if (!vars && containers.length === 0 && legacy.length === 0)
+    throw await unknownProject(config, project, "destroy");
+  // The shared network goes too when only this project's containers are on it.
+  const shared = vars?.network_name ?? config.network;
+  const networks = [...legacy];
+  let keptNetwork: string | undefined;
+  const info = (await docker
+    .getNetwork(shared)
+    .inspect()
+    .catch(() => undefined)) as
+    { Labels?: Record<string, string>; Containers?: Record<string, { Name?: string }> } | undefined;
+  if (info && !legacy.includes(shared)) {
+    const ours = info.Labels?.["io.iac.shared"] === "true";
+    const others = Object.values(info.Containers ?? {}).filter(
+      (c) => !containers.includes(c.Name ?? ""),
     );
+    if (ours && others.length === 0) networks.push(shared);
+    else keptNetwork = shared;
   }
-  return { project, containers, networks, services: Object.keys(vars?.services ?? {}).sort() };
+  return {
+    project,
+    containers,
+    networks: networks.sort(),
+    ...(keptNetwork !== undefined && { keptNetwork }),
+    services: Object.keys(vars?.services ?? {}).sort(),
+  };
 }

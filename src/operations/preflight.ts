@@ -1,7 +1,6 @@
-// Checks before any work starts: unique service names, a network this project may use, the
-// runtime images (present, pulled, or built locally). Each fails with an error saying what to do.
+// Checks before any work starts: unique service names, the runtime images (present, pulled,
+// or built locally). Each fails with an error saying what to do.
 import type { Config } from "../kernel/config.js";
-import { dockerClient } from "../platform/docker.js";
 import { UsageError } from "../kernel/errors.js";
 import { type EventSink, logEvent, stageEvent } from "../kernel/events.js";
 import {
@@ -23,19 +22,6 @@ export function assertUniqueNames(services: ServiceSpec[]): void {
       );
     }
     seen.set(s.name, s.slug.raw);
-  }
-}
-
-export async function assertNetworkUsable(config: Config, project: string): Promise<void> {
-  const docker = dockerClient(config);
-  const networks = await docker.listNetworks({ filters: { name: [config.network] } });
-  const existing = networks.find((n) => n.Name === config.network);
-  const owner = existing?.Labels?.["io.iac.project"];
-  if (existing && owner !== project) {
-    throw new UsageError(
-      `Docker network '${config.network}' already exists and belongs to ${owner ? `project '${owner}'` : "something else"}`,
-      "deploy with another network (--network or IAC_NETWORK), or destroy that project first",
-    );
   }
 }
 

@@ -1,9 +1,11 @@
 // What every operation on a deployed project shares: its lock, its deployed services (from the
 // tfvars Terraform last got) and the control plane's client certificate.
+import { userInfo } from "node:os";
 import path from "node:path";
 import type { Config } from "../kernel/config.js";
-import { NotFoundError } from "../kernel/errors.js";
+import { NotFoundError, UsageError } from "../kernel/errors.js";
 import { type EventSink, logEvent } from "../kernel/events.js";
+import { dockerClient } from "../platform/docker.js";
 import { acquireLock } from "../platform/lock.js";
 import { ensureControlPlaneCert } from "../mesh/pki.js";
 import {
@@ -73,5 +75,46 @@ export async function prepareState(
   const note = describeCheck(run.dir, await checkState(run.dir));
   if (note) say(note);
   await tf.init(run);
+  await tf.forgetOwnedNetwork(run);
   for (const line of await reconcile(config, project, run)) say(line);
+}
+
+/** The principal recorded for a CLI run: `cli:<login name>`. */
+export function cliPrincipal(): string {
+  try {
+    return `cli:${userInfo().username}`;
+  } catch {
+    return `cli:uid-${process.getuid?.() ?? "?"}`;
+  }
+}
+
+/** Names of the containers labelled with `project` on this engine. */
+export async function projectContainers(config: Config, project: string): Promise<string[]> {
+  const list = await dockerClient(config).listContainers({
+    all: true,
+    filters: { label: [`io.iac.project=${project}`] },
+  });
+  return list.map((c) => c.Names[0]?.replace(/^\//, "") ?? c.Id).sort();
+}
+
+/**
+ * Before Terraform runs: a project with no state at all on this machine (no terraform.tfstate:
+ * deployed from another checkout or machine, or by an older version) whose containers run
+ * would collide with what Terraform creates. Stop and name the two ways out. A state that
+ * exists but is broken or partial (an interrupted apply) is repaired and reconciled instead
+ * (prepareState).
+ */
+export async function assertAdoptable(config: Config, project: string): Promise<void> {
+  const dir = projectDir(config, project);
+  if (tf.hasState(dir)) return;
+  const running = await projectContainers(config, project);
+  if (running.length === 0) return;
+  const p = project === "iac" ? "" : ` --project ${project}`;
+  throw new UsageError(
+    `project '${project}' has ${running.length} container(s) on this engine (${running.join(", ")}) ` +
+      `but no state on this machine (${dir}): it was deployed from another checkout, ` +
+      "another machine or an older version",
+    `take it over: iac adopt${p}  (imports the running containers into fresh state), ` +
+      `or remove it: iac destroy${p}`,
+  );
 }

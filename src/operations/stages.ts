@@ -17,8 +17,9 @@ import { ensureServiceCert, serviceSpiffeId } from "../mesh/pki.js";
 import { recentLogs, waitForServing } from "../runtime/client.js";
 import { fetchSource } from "../source/fetch.js";
 import * as tf from "../stack/terraform.js";
-import { assertNetworkUsable, resolveImages } from "./preflight.js";
-import { controlPlaneCerts, prepareState } from "./project.js";
+import { ensureNetwork } from "./network.js";
+import { resolveImages } from "./preflight.js";
+import { assertAdoptable, controlPlaneCerts, prepareState } from "./project.js";
 import { backupState, checkState, describeCheck } from "../stack/state.js";
 
 export interface StageContext {
@@ -29,7 +30,10 @@ export interface StageContext {
 }
 
 export interface Stages {
-  /** Checks before anything runs (network ownership); returns the config with images resolved. */
+  /**
+   * Checks before anything runs (the shared network exists, no unadopted containers of the
+   * project); returns the config with images resolved.
+   */
   preflight(config: Config, project: string, onEvent: EventSink): Promise<Config>;
   fetch(spec: ServiceSpec, ctx: StageContext): Promise<Source>;
   detect(source: Source, spec: ServiceSpec): Promise<Entrypoint>;
@@ -88,7 +92,8 @@ function runtimeTarget(target: { port: number; service: string; project?: string
 
 export const realStages: Stages = {
   async preflight(config, project, onEvent) {
-    await assertNetworkUsable(config, project);
+    await ensureNetwork(config, config.network); // the module reads it as a data source
+    await assertAdoptable(config, project);
     return resolveImages(config, onEvent);
   },
   fetch: (spec, { config, onEvent, signal }) =>
@@ -130,7 +135,8 @@ export const realStages: Stages = {
     }),
   controlPlaneCerts: (config) => controlPlaneCerts(config),
   terraform: {
-    // A broken state repaired and labelled resources outside the state reconciled, each named.
+    // A broken state repaired, a network an earlier version owned forgotten (it keeps running),
+    // labelled resources outside the state reconciled, each named.
     init: (run) => prepareState(run.config, path.basename(run.dir), run),
     plan: tf.plan,
     // The state is backed up before and after; a broken file left behind is repaired at once.

@@ -1,6 +1,6 @@
 // Runs an external tool from an argv array (never a shell string), streaming its output lines
 // and keeping the last ones for error messages; bounded by a timeout.
-import { spawn } from "node:child_process";
+import { type ChildProcessWithoutNullStreams, spawn } from "node:child_process";
 import { ToolError } from "../kernel/errors.js";
 
 export interface ToolResult {
@@ -33,17 +33,7 @@ export function runTool(
       child.kill("SIGTERM");
       setTimeout(() => child.kill("SIGKILL"), 5_000).unref();
     }, opts.timeoutMs);
-    const output: string[] = [];
-    const onData = (chunk: Buffer) => {
-      for (const line of chunk.toString("utf8").split(/\r?\n/)) {
-        if (!line.trim()) continue;
-        output.push(line);
-        if (output.length > 200) output.shift();
-        opts.onLine?.(line);
-      }
-    };
-    child.stdout.on("data", onData);
-    child.stderr.on("data", onData);
+    const output = collectOutput(child, opts.onLine);
     child.on("error", (err) => {
       clearTimeout(timer);
       reject(
@@ -57,4 +47,26 @@ export function runTool(
       resolve({ code: code ?? 1, output, timedOut });
     });
   });
+}
+
+/**
+ * Streams a child's stdout and stderr line by line to `onLine` and keeps the last 200 non-empty
+ * lines (interleaved) in the returned array, which fills as the child runs.
+ */
+export function collectOutput(
+  child: Pick<ChildProcessWithoutNullStreams, "stdout" | "stderr">,
+  onLine?: (line: string) => void,
+): string[] {
+  const output: string[] = [];
+  const onData = (chunk: Buffer) => {
+    for (const line of chunk.toString("utf8").split(/\r?\n/)) {
+      if (!line.trim()) continue;
+      output.push(line);
+      if (output.length > 200) output.shift();
+      onLine?.(line);
+    }
+  };
+  child.stdout.on("data", onData);
+  child.stderr.on("data", onData);
+  return output;
 }

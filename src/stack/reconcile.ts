@@ -1,8 +1,9 @@
 // Docker resources carrying a project's labels are the truth about what runs; terraform's state
 // is what terraform knows. An interrupted apply (or a lost state) leaves resources outside the
 // state, and every later apply then fails on "name already in use". Before apply and destroy
-// they are reconciled: containers removed (terraform creates them again from the same spec),
-// the network imported when something still uses it, else removed. Each one is named.
+// they are reconciled: containers removed (terraform creates them again from the same spec).
+// Networks are never imported (they live outside project state); an unused one an earlier
+// version created for the project is removed. Each one is named.
 import type { Config } from "../kernel/config.js";
 import { dockerClient } from "../platform/docker.js";
 import * as tf from "./terraform.js";
@@ -51,20 +52,22 @@ export async function reconcile(
     await docker.getContainer(c.Id).remove({ force: true });
     notes.push(`container ${name} ${why}: removed (terraform creates it again)`);
   }
+  // Networks live outside project state now (shared, see operations/network.ts): a network an
+  // earlier version created for this project is never imported. The one this deploy uses stays;
+  // another one goes when nothing uses it any more.
   for (const n of networks) {
-    if (known.has(n.Id)) continue;
+    if (n.Name === config.network) continue;
     const info = (await docker.getNetwork(n.Id).inspect()) as {
       Containers?: Record<string, unknown>;
     };
     const users = Object.keys(info.Containers ?? {}).length;
     if (users === 0) {
       await docker.getNetwork(n.Id).remove();
-      notes.push(`network ${n.Name} ${why}: removed (terraform creates it again)`);
-    } else if (n.Name === config.network) {
-      await tf.importResource(run, "docker_network.mesh", n.Id);
-      notes.push(`network ${n.Name} ${why}: imported as docker_network.mesh (${users} attached)`);
+      notes.push(`network ${n.Name} of an earlier version of project ${project}: removed (unused)`);
     } else {
-      notes.push(`network ${n.Name} ${why}: left in place (${users} containers still attached)`);
+      notes.push(
+        `network ${n.Name} of an earlier version of project ${project}: left in place (${users} containers still attached)`,
+      );
     }
   }
   return notes;

@@ -1,7 +1,7 @@
 // Runs terraform (init / plan / apply / destroy / output) in a project's working directory,
 // streaming its output line by line. argv arrays only; no shell.
 import { spawn } from "node:child_process";
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { readFile, readdir, rm, writeFile } from "node:fs/promises";
 import { createHash } from "node:crypto";
 import path from "node:path";
@@ -290,11 +290,60 @@ export async function stateResources(ctx: TerraformRun): Promise<StateResource[]
   }));
 }
 
-/** `terraform import ADDRESS ID`: adopts an existing resource into the state. */
+interface StateDoc {
+  resources?: { mode: string; type: string; name: string }[];
+}
+
+/** Managed resources recorded in the project's state, as `type.name` addresses. */
+export function stateAddresses(dir: string): string[] {
+  const file = path.join(dir, "terraform.tfstate");
+  if (!existsSync(file)) return [];
+  try {
+    const doc = JSON.parse(readFileSync(file, "utf8")) as StateDoc;
+    return (doc.resources ?? [])
+      .filter((r) => r.mode === "managed")
+      .map((r) => `${r.type}.${r.name}`);
+  } catch {
+    return [];
+  }
+}
+
+/** Forgets resources without touching them (`terraform state rm`). */
+export async function stateRm(ctx: TerraformRun, addresses: string[]): Promise<void> {
+  if (addresses.length === 0) return;
+  await run(ctx, ["state", "rm", "-no-color", ...addresses]);
+}
+
+/** Imports an existing object into the state (`terraform import ADDRESS ID`). */
 export async function importResource(
   ctx: TerraformRun,
   address: string,
   id: string,
 ): Promise<void> {
   await run(ctx, ["import", "-input=false", "-no-color", address, id]);
+}
+
+/**
+ * Earlier versions owned the network in the first project's state (`docker_network.mesh`);
+ * the module now reads the shared network as a data source. Forget it (it keeps running).
+ */
+export async function forgetOwnedNetwork(ctx: TerraformRun): Promise<boolean> {
+  if (!stateAddresses(ctx.dir).includes("docker_network.mesh")) return false;
+  ctx.onLine?.(
+    "state: the network is shared now; forgetting docker_network.mesh (it keeps running)",
+  );
+  await stateRm(ctx, ["docker_network.mesh"]);
+  return true;
+}
+
+/** Applies only `targets` (used to record local images in state after an import). */
+export async function applyTargets(ctx: TerraformRun, targets: string[]): Promise<void> {
+  if (targets.length === 0) return;
+  await run(ctx, [
+    "apply",
+    "-input=false",
+    "-no-color",
+    "-auto-approve",
+    ...targets.map((t) => `-target=${t}`),
+  ]);
 }

@@ -9,9 +9,9 @@ import path from "node:path";
 import { pino } from "pino";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { loadConfig, type Config } from "../../src/kernel/config.js";
-import { IacError, NotFoundError } from "../../src/kernel/errors.js";
+import { IacError, NotFoundError, UsageError } from "../../src/kernel/errors.js";
 import { logEvent, stageEvent, type EventSink } from "../../src/kernel/events.js";
-import type { DeployReport, Pipeline } from "../../src/api/pipeline.js";
+import type { DeployReport, Pipeline, Release } from "../../src/api/pipeline.js";
 import { credentials, Metadata, status as grpcStatus, type ServiceError } from "@grpc/grpc-js";
 import {
   ControlPlaneClient,
@@ -40,6 +40,29 @@ function testPipeline() {
   const pending: PendingDeploy[] = [];
   const waiters: Array<(d: PendingDeploy) => void> = [];
   const deployed = new Map<string, string[]>();
+  const releases = new Map<string, Release[]>();
+  const record = (
+    project: string,
+    services: { name: string; slug: string; status: string }[],
+    principal: string | undefined,
+    kind: "deploy" | "rollback",
+  ) => {
+    const list = releases.get(project) ?? [];
+    list.push({
+      number: list.length + 1,
+      time: new Date().toISOString(),
+      principal: principal ?? "?",
+      kind,
+      network: "iacnet",
+      services: services.map((s) => ({
+        ...s,
+        commit: "a".repeat(40),
+        image: `iac/${s.name}:${list.length}`,
+        env: {},
+      })),
+    });
+    releases.set(project, list);
+  };
   const pipeline: Pipeline = {
     async deploy(_config, req, onEvent, signal): Promise<DeployReport> {
       for (const s of req.services) onEvent(stageEvent("queued", s.name, s.slug.raw));
@@ -67,8 +90,40 @@ function testPipeline() {
         req.project,
         req.services.map((s) => s.name),
       );
+      record(req.project, report.services, req.principal, "deploy");
       onEvent({ type: "result", ts: new Date().toISOString(), result: report });
       return report;
+    },
+    async rollback(_config, req, onEvent) {
+      const list = releases.get(req.project) ?? [];
+      const target = req.to ? list.find((r) => r.number === req.to) : list.at(-2);
+      if (!target) throw new UsageError(`project '${req.project}' has nothing to roll back to`);
+      onEvent(stageEvent("apply", undefined, `rolling back to ${target.number}`));
+      const report = {
+        project: req.project,
+        services: target.services.map((s) => ({
+          name: s.name,
+          slug: s.slug,
+          status: "SERVING" as const,
+        })),
+        rolled_back_to: target.number,
+      };
+      record(req.project, report.services, req.principal, "rollback");
+      return report;
+    },
+    async history(_config, project) {
+      return releases.get(project) ?? [];
+    },
+    async overview() {
+      return [...deployed.keys()].map((project) => ({
+        project,
+        state: "deployed" as const,
+        services: (deployed.get(project) ?? []).map((name) => ({
+          name,
+          status: "SERVING",
+          containers: [],
+        })),
+      }));
     },
     async destroy(_config, project, onEvent) {
       onEvent(stageEvent("destroy", undefined, `terraform destroy (project ${project})`));
@@ -139,8 +194,10 @@ function tmp(): string {
 }
 
 function cfg(env: Record<string, string> = {}): Config {
+  const dir = tmp();
   return loadConfig(
     {
+      IAC_STATE_DIR: path.join(dir, "state"),
       SUPABASE_URL: sb.url,
       SUPABASE_SERVICE_ROLE_KEY: sb.secretKey,
       IAC_PROJECT: "demo",
@@ -148,7 +205,7 @@ function cfg(env: Record<string, string> = {}): Config {
       ...env,
     },
     {},
-    tmp(),
+    dir,
   );
 }
 
@@ -440,11 +497,82 @@ describe("validation", () => {
   });
 });
 
+describe("releases, rollback, status, records that survive a restart", () => {
+  it("GET /releases and GET /status are 200 with [] when empty", async () => {
+    const tp = testPipeline();
+    const { uds } = await start(tp.pipeline);
+    const r = await call(uds, "GET", "/releases?project=nothing");
+    expect(r.status).toBe(200);
+    expect(r.json()).toEqual({ project: "nothing", releases: [] });
+    const st = await call(uds, "GET", "/status");
+    expect(st.status).toBe(200);
+    expect(st.json()).toEqual({ projects: [] });
+  });
+
+  it("a deploy records the API principal; POST /rollback streams like /deploy", async () => {
+    const tp = testPipeline();
+    const { tcp, uds } = await start(tp.pipeline);
+    for (const slug of ["gh:acme/api#v1", "gh:acme/api#v2"]) {
+      const d = await call(tcp, "POST", "/deploy", { body: { slugs: [slug] }, headers: svcKey() });
+      expect(d.status).toBe(202);
+      (await tp.nextDeploy()).release();
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    const rel = (await call(uds, "GET", "/releases")).json() as {
+      releases: { number: number; principal: string }[];
+    };
+    expect(rel.releases.map((x) => [x.number, x.principal])).toEqual([
+      [1, "service_role"],
+      [2, "service_role"],
+    ]);
+    const stream = await sse(uds, "POST", "/rollback", { body: { to: 1 } });
+    await stream.ended;
+    expect(stream.events.map((e) => e.event)).toEqual(
+      expect.arrayContaining(["deployment", "stage", "result"]),
+    );
+    const result = stream.events.find((e) => e.event === "result")!;
+    expect(result.data).toMatchObject({ result: { rolled_back_to: 1 } });
+    const after = (await call(uds, "GET", "/releases")).json() as {
+      releases: { number: number; kind: string; principal: string }[];
+    };
+    expect(after.releases.at(-1)).toMatchObject({
+      number: 3,
+      kind: "rollback",
+      principal: "socket",
+    });
+    const bad = await call(uds, "POST", "/rollback", { body: { to: "x" } });
+    expect(bad.status).toBe(400);
+  });
+
+  it("deployment records survive a restart of the server", async () => {
+    const stateDir = path.join(tmp(), "state");
+    const tp = testPipeline();
+    const first = await start(tp.pipeline, { IAC_STATE_DIR: stateDir });
+    const d = await call(first.uds, "POST", "/deploy", { body: { slugs: ["gh:acme/api"] } });
+    const id = (d.json() as { id: string }).id;
+    (await tp.nextDeploy()).release();
+    await first.server.deployments.get(id)!.done;
+    await first.server.close();
+
+    const second = await start(testPipeline().pipeline, { IAC_STATE_DIR: stateDir });
+    const rec = await call(second.uds, "GET", `/deployments/${id}`);
+    expect(rec.status).toBe(200);
+    expect(rec.json()).toMatchObject({ id, kind: "deploy", status: "succeeded" });
+    const list = (await call(second.uds, "GET", "/deployments")).json() as { id: string }[];
+    expect(list.map((x) => x.id)).toContain(id);
+    const replay = await sse(second.uds, "GET", `/deployments/${id}/logs`);
+    await replay.ended;
+    expect(replay.events.map((e) => e.event)).toContain("result");
+  });
+});
+
 describe("services, destroy, health, openapi", () => {
   it("GET /services, GET /services/:name/logs (SSE), POST /destroy", async () => {
     const tp = testPipeline();
     const { uds } = await start(tp.pipeline);
-    expect((await call(uds, "GET", "/services")).status).toBe(404); // nothing deployed yet
+    const none = await call(uds, "GET", "/services"); // nothing deployed yet: an empty collection
+    expect(none.status).toBe(200);
+    expect(none.json()).toEqual({ project: "demo", services: [] });
     await call(uds, "POST", "/deploy", { body: { slugs: ["gh:acme/api"] } });
     (await tp.nextDeploy()).release();
     await new Promise((r) => setTimeout(r, 50));
@@ -531,7 +659,12 @@ describe("Unix socket", () => {
   it("auth not configured: TCP fails closed (503), the socket still works", async () => {
     const tp = testPipeline();
     const socketPath = path.join(tmp(), "s.sock");
-    const config = loadConfig({ IAC_LOG_LEVEL: "silent" }, {}, tmp());
+    const dir = tmp();
+    const config = loadConfig(
+      { IAC_LOG_LEVEL: "silent", IAC_STATE_DIR: path.join(dir, "state") },
+      {},
+      dir,
+    );
     const server = await createServer({
       config,
       pipeline: tp.pipeline,

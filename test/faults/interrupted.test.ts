@@ -89,14 +89,28 @@ describe("fault: interrupted operations converge", () => {
     // creates it in Docker. Killing terraform now loses that container from the state.
     await run.waitFor(/terraform: docker_container\.app\[.*Creating\.\.\./);
     process.kill(tf!, "SIGSTOP");
-    await until(async () => Object.keys(await p.containerIds()).some((id) => !before.has(id)));
-    process.kill(tf!, "SIGKILL");
+    // The provider usually creates the container while terraform is frozen, but not always: it
+    // can block on its own log pipe to the frozen terraform (seen in about 1 run of 3). Both
+    // cases must converge; the orphan case must also be named by the next deploy.
+    let orphaned = true;
+    try {
+      await until(async () => Object.keys(await p.containerIds()).some((id) => !before.has(id)));
+    } catch {
+      orphaned = false;
+      console.warn(
+        "*** SIGKILL scenario: the provider created no container while terraform was frozen; " +
+          "checking convergence without an orphan this run ***",
+      );
+    } finally {
+      // Always: a frozen terraform would hold the project lock for the tests after this one.
+      process.kill(tf!, "SIGKILL");
+    }
     const res = await run.done;
     expect(res.code, res.stderr).toBe(1);
     expect(res.stderr).toMatch(/terraform apply was killed by SIGKILL/);
 
     const next = await p.deploy();
-    expect(next.stderr).toMatch(/not in terraform state .*(removed|imported)/);
+    if (orphaned) expect(next.stderr).toMatch(/not in terraform state .*(removed|imported)/);
     await expectConverged(next);
   });
 

@@ -1,7 +1,7 @@
 // Scenario 3 of issue 18: terraform state lost or corrupted. A half-written state is restored
 // from the backup, a truncated one with no backup is rebuilt (import/remove of what carries the
 // project's labels), and a deleted state folder neither hides the running services from
-// `iac health` nor moves their host ports.
+// `iac health` nor, once adopted (issue 13: deploy stops and names adopt), moves their host ports.
 import { readFile, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -51,7 +51,7 @@ describe("fault: lost or corrupted terraform state", () => {
     expect(portsOf(res.stdout)).toEqual(ports);
   });
 
-  it("a deleted state folder: health still finds the services, a redeploy keeps their ports", async () => {
+  it("a deleted state folder: health still finds the services, a redeploy stops naming adopt; after adopt it keeps their ports", async () => {
     await rm(p.stateDir, { recursive: true, force: true });
     const health = await p.iac(["health", "--output", "json"]);
     expect(health.code, health.stderr).toBe(0);
@@ -62,6 +62,14 @@ describe("fault: lost or corrupted terraform state", () => {
       c: ["SERVING", ports.c],
       d: ["SERVING", ports.d],
     });
+    // No state at all on this machine (issue 13): deploy stops before terraform and names
+    // adopt and destroy; after `iac adopt` a redeploy keeps the ports.
+    const refused = await p.deploy();
+    expect(refused.code, refused.stderr).toBe(2);
+    expect(refused.stderr).toMatch(/iac adopt --project/);
+    expect(refused.stderr).toMatch(/iac destroy --project/);
+    const adopted = await p.iac(["adopt", "--output", "json"]);
+    expect(adopted.code, adopted.stderr).toBe(0);
     const res = await p.deploy();
     expect(res.code, res.stderr).toBe(0);
     expect(portsOf(res.stdout)).toEqual(ports);

@@ -173,6 +173,11 @@ export async function startE2eProject(
       for (const n of await docker.listNetworks({ filters: { label: [label] } })) {
         await docker.getNetwork(n.Id).remove();
       }
+      // The project's network is shared (created outside its state): remove it by its name.
+      await docker
+        .getNetwork(network)
+        .remove()
+        .catch(() => undefined);
       await rm(work, { recursive: true, force: true });
     },
   };

@@ -353,6 +353,9 @@ describe("hostile API requests", () => {
         return { project: "p", services: [] };
       },
       destroy: async () => ({ removed: [] }),
+      rollback: async () => ({ project: "p", services: [], rolled_back_to: 1 }),
+      history: async () => [],
+      overview: async () => [],
       health: async () => [],
       streamLogs: async () => {},
       controlPlaneHealth: async () => ({ ok: true, checks: {} }),

@@ -229,6 +229,24 @@ describe("iac on a real project (IAC_SIDECAR=none)", () => {
     expect(existsSync(path.join(p.work, ".iac", "typo"))).toBe(false);
   });
 
+  it("history, rollback and prune follow the same conventions: exit 2 for a typo, 80 columns", async () => {
+    for (const cmd of ["history", "prune", "rollback"]) {
+      const r = await pIac([cmd, "-p", "typo"]);
+      expect(r.code, cmd).toBe(2);
+      expect(r.stderr).toMatch(/^iac: error: no project 'typo'/);
+      expect(r.stderr).toContain(`known projects: ${p.project}`);
+    }
+    expect(existsSync(path.join(p.work, ".iac", "typo"))).toBe(false);
+    const bad = await pIac(["rollback", "--to", "0"]);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/^iac: error: --to must be a release number \(1, 2, \.\.\.\)/);
+    const h = await pIac(["history"]);
+    expect(h.code).toBe(0);
+    // Releases are numbered from 1; the table fits a pipe's 80 columns.
+    expect(h.stdout).toMatch(/^1 +\d{4}-\d\d-\d\d \d\d:\d\d:\d\d +cli:/m);
+    for (const line of h.stdout.split("\n")) expect(line.length).toBeLessThanOrEqual(80);
+  });
+
   it("destroy in a pipe needs --yes; on a terminal it names what goes and asks", async () => {
     const piped = await pIac(["destroy"]);
     expect(piped.code).toBe(2);

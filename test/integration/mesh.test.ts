@@ -373,6 +373,13 @@ describe("Envoy sidecars, running (IAC_SIDECAR=envoy)", () => {
     for (const label of labels)
       for (const n of await docker.listNetworks({ filters: { label: [label] } }))
         await docker.getNetwork(n.Id).remove();
+    // The network is shared now (outside project state, not labelled with a project): by name.
+    for (const n of await docker.listNetworks({ filters: { name: [network] } }))
+      if (n.Name === network)
+        await docker
+          .getNetwork(n.Id)
+          .remove()
+          .catch(() => undefined);
     for (const slug of ["file:mesh-back", "file:mesh-front"]) {
       const filters = { label: [`io.iac.slug=${slug}`] };
       for (let pass = 0; pass < 20; pass++) {

@@ -365,6 +365,9 @@ describe("Authenticator", () => {
 describe("HTTP: auth on the admin API", () => {
   const pipeline: Pipeline = {
     deploy: async () => ({ project: "p", services: [] }),
+    rollback: async () => ({ project: "p", services: [], rolled_back_to: 1 }),
+    history: async () => [],
+    overview: async () => [],
     destroy: async () => ({ removed: [] }),
     health: async () => [{ name: "api", status: "SERVING" }],
     streamLogs: async () => {},
@@ -385,7 +388,12 @@ describe("HTTP: auth on the admin API", () => {
       },
     });
     const config = loadConfig(
-      { SUPABASE_URL: sb.url, SUPABASE_SERVICE_ROLE_KEY: sb.secretKey, IAC_LOG_LEVEL: "trace" },
+      {
+        SUPABASE_URL: sb.url,
+        SUPABASE_SERVICE_ROLE_KEY: sb.secretKey,
+        IAC_LOG_LEVEL: "trace",
+        IAC_STATE_DIR: process.env.IAC_STATE_DIR,
+      },
       {},
       "/tmp",
     );

@@ -1,5 +1,5 @@
 import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { homedir, tmpdir } from "node:os";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 import {
@@ -25,7 +25,9 @@ describe("loadConfig", () => {
     expect(c.network).toBe("iacnet");
     expect(c.project).toBe("iac");
     expect(c.httpAddr).toEqual({ host: "127.0.0.1", port: 8080 });
-    expect(c.stateDir).toBe("/work/x/.iac");
+    expect(c.stateDir).toBe(path.join(homedir(), ".local", "state", "iac-wrapper"));
+    expect(c.legacyStateDir).toBe("/work/x/.iac");
+    expect(c.keepReleases).toBe(5);
     expect(c.secretsDir).toBe("/work/x/secrets");
     expect(c.supabase.adminRoles).toEqual(["iac-admin"]);
   });

@@ -1,5 +1,6 @@
 // POST /deploy (202 + status URL, or an SSE stream with Accept: text/event-stream) and
 // POST /destroy. Both start an operation in the registry (one per project at a time).
+import { principalName } from "../auth.js";
 import { parseServiceList } from "../../intake/repofile.js";
 import { UsageError } from "../../kernel/errors.js";
 import type { ServiceSpec } from "../../kernel/types.js";
@@ -34,7 +35,12 @@ function toSpecs(
 }
 
 /** Validates a deploy body and starts it (shared by POST /deploy and gRPC Deploy). */
-export function beginDeploy(ctx: ApiContext, input: unknown, allowFile: boolean): Operation {
+export function beginDeploy(
+  ctx: ApiContext,
+  input: unknown,
+  allowFile: boolean,
+  principal?: string,
+): Operation {
   const { config, pipeline } = ctx;
   const body = parseRequest(deployBodySchema, input, "body");
   const project = body.project ?? config.project;
@@ -43,7 +49,8 @@ export function beginDeploy(ctx: ApiContext, input: unknown, allowFile: boolean)
     kind: "deploy",
     project,
     services: services.map((s) => ({ name: s.name, slug: s.slug.raw })),
-    run: (onEvent, signal) => pipeline.deploy(config, { project, services }, onEvent, signal),
+    run: (onEvent, signal) =>
+      pipeline.deploy(config, { project, services, principal }, onEvent, signal),
     classify: (r) => (r.services.every((s) => s.status === "SERVING") ? "succeeded" : "failed"),
   });
 }
@@ -51,7 +58,7 @@ export function beginDeploy(ctx: ApiContext, input: unknown, allowFile: boolean)
 export function deployRoutes(app: ApiApp, ctx: ApiContext): void {
   const { config, pipeline } = ctx;
   app.post("/deploy", async (req, reply) => {
-    const op = beginDeploy(ctx, req.body, ctx.viaSocket(req.raw));
+    const op = beginDeploy(ctx, req.body, ctx.viaSocket(req.raw), principalName(req.principal));
     const { project, services } = op;
     req.log.info(
       { deployment: op.id, project, services: services.length, principal: req.principal?.kind },

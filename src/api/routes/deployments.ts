@@ -67,12 +67,7 @@ export function deploymentRoutes(app: ApiApp, ctx: ApiContext): void {
   const findOp = (params: unknown): Operation => {
     const { id } = parseRequest(deploymentParamsSchema, params, "params");
     const op = registry.get(id);
-    if (!op)
-      throw new HttpError(
-        404,
-        "not_found",
-        `no deployment ${id} (records live in memory and are lost on restart)`,
-      );
+    if (!op) throw new HttpError(404, "not_found", `no deployment ${id}`);
     return op;
   };
 

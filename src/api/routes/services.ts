@@ -1,5 +1,5 @@
 // GET /services (each service's health) and GET /services/:name/logs (SSE of its log lines).
-import { errorMessage } from "../../kernel/errors.js";
+import { NotFoundError, errorMessage } from "../../kernel/errors.js";
 import type { ApiApp, ApiContext } from "../context.js";
 import {
   logsQuerySchema,
@@ -14,7 +14,13 @@ export function serviceRoutes(app: ApiApp, ctx: ApiContext): void {
   const { config, pipeline } = ctx;
   app.get("/services", async (req) => {
     const { project = config.project } = parseRequest(projectQuerySchema, req.query, "query");
-    return { project, services: await pipeline.health(config, project) };
+    try {
+      return { project, services: await pipeline.health(config, project) };
+    } catch (err) {
+      // Nothing deployed is an empty collection, not a missing resource.
+      if (err instanceof NotFoundError) return { project, services: [] };
+      throw err;
+    }
   });
 
   app.get("/services/:name/logs", async (req, reply) => {
