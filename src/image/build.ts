@@ -18,7 +18,7 @@ import {
   ensureWheelhouse,
 } from "./wheelhouse.js";
 import { DOCKERFILE_NAME, TEMPLATE_FILE, renderDockerfile } from "./dockerfile.js";
-import { parseDockerignore } from "./dockerignore.js";
+import { NO_IGNORE_RULES, parseDockerignore } from "./dockerignore.js";
 import { SourceTree } from "../detect/tree.js";
 import { type TarEntry, collectDir, fileEntry, tarStream } from "./context.js";
 import { baseImageId, runnerVersion } from "./tag.js";
@@ -144,7 +144,7 @@ export async function buildImage(opts: BuildOptions): Promise<BuiltImage> {
   const ignoreText = await new SourceTree(source.root).readText(
     path.join(source.dir, ".dockerignore"),
   );
-  const rules = ignoreText !== undefined ? parseDockerignore(ignoreText) : [];
+  const rules = ignoreText !== undefined ? parseDockerignore(ignoreText) : NO_IGNORE_RULES;
   const entries: TarEntry[] = [
     fileEntry(DOCKERFILE_NAME, dockerfile),
     { name: "iac", type: "dir", mode: 0o755 },
@@ -173,7 +173,12 @@ export async function buildImage(opts: BuildOptions): Promise<BuiltImage> {
       file: path.join(appWheels!.dir, f),
     });
   }
-  await collectDir(path.join(RUNNER_DIR, "iac_runner"), "iac/runner/iac_runner/", [], entries);
+  await collectDir(
+    path.join(RUNNER_DIR, "iac_runner"),
+    "iac/runner/iac_runner/",
+    NO_IGNORE_RULES,
+    entries,
+  );
   await collectDir(source.dir, "app/", rules, entries);
 
   const buildargs: Record<string, string> = {

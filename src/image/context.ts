@@ -1,12 +1,13 @@
 // The build context as a tar stream: the repo (minus .dockerignore'd files), the runner and the
-// Dockerfile. Fixed mtimes and sorted entries: identical content gives an identical context.
+// Dockerfile. Fixed mtimes, owners and sorted entries: identical content gives an identical context.
 import { lstat, readdir, readFile, readlink } from "node:fs/promises";
 import path from "node:path";
 import { Readable } from "node:stream";
-import { type IgnoreRule, isIgnored } from "./dockerignore.js";
+import { type Header, pack as tarPack } from "tar-stream";
+import { type IgnoreRules, isIgnored } from "./dockerignore.js";
 
 /** Fixed mtime for every tar entry: identical content gives an identical context. */
-const TAR_MTIME = 946684800; // 2000-01-01
+const TAR_MTIME = new Date("2000-01-01T00:00:00Z");
 
 export interface TarEntry {
   name: string;
@@ -18,78 +19,11 @@ export interface TarEntry {
   linkname?: string;
 }
 
-function octal(value: number, width: number): string {
-  return value.toString(8).padStart(width - 1, "0") + "\0";
-}
-
-function paxRecord(key: string, value: string): Buffer {
-  const body = ` ${key}=${value}\n`;
-  let len = Buffer.byteLength(body) + 1;
-  while (String(len).length + Buffer.byteLength(body) !== len) len++;
-  return Buffer.from(`${len}${body}`);
-}
-
-function header(name: string, type: string, size: number, mode: number, linkname = ""): Buffer {
-  const h = Buffer.alloc(512, 0);
-  h.write(name, 0, 100, "utf8");
-  h.write(octal(mode & 0o7777, 8), 100, "ascii");
-  h.write(octal(0, 8), 108, "ascii");
-  h.write(octal(0, 8), 116, "ascii");
-  h.write(octal(size, 12), 124, "ascii");
-  h.write(octal(TAR_MTIME, 12), 136, "ascii");
-  h.write("        ", 148, "ascii");
-  h.write(type, 156, "ascii");
-  h.write(linkname, 157, 100, "utf8");
-  h.write("ustar\0", 257, "ascii");
-  h.write("00", 263, "ascii");
-  h.write("root", 265, "ascii");
-  h.write("root", 297, "ascii");
-  let sum = 0;
-  for (const b of h) sum += b;
-  h.write(octal(sum, 7) + " ", 148, "ascii");
-  return h;
-}
-
-function pad(size: number): Buffer {
-  return Buffer.alloc((512 - (size % 512)) % 512, 0);
-}
-
-function* tarChunks(entry: TarEntry): Generator<Buffer> {
-  const name = entry.type === "dir" ? `${entry.name}/` : entry.name;
-  const link = entry.linkname ?? "";
-  if (
-    Buffer.byteLength(name) > 100 ||
-    Buffer.byteLength(link) > 100 ||
-    /[^\x20-\x7e]/.test(name + link)
-  ) {
-    const pax = Buffer.concat([
-      paxRecord("path", name),
-      ...(link ? [paxRecord("linkpath", link)] : []),
-    ]);
-    yield header("././@PaxHeader", "x", pax.length, 0o644);
-    yield pax;
-    yield pad(pax.length);
-  }
-  const size = entry.type === "file" ? entry.data!.length : 0;
-  const type = entry.type === "file" ? "0" : entry.type === "dir" ? "5" : "2";
-  yield header(
-    Buffer.from(name).subarray(0, 100).toString("utf8"),
-    type,
-    size,
-    entry.mode,
-    link.slice(0, 100),
-  );
-  if (size) {
-    yield entry.data!;
-    yield pad(size);
-  }
-}
-
 /** Walks `dir` into tar entries under `prefix`, skipping .git and ignored paths. */
 export async function collectDir(
   dir: string,
   prefix: string,
-  rules: IgnoreRule[],
+  rules: IgnoreRules,
   out: TarEntry[],
   rel = "",
 ): Promise<void> {
@@ -99,7 +33,7 @@ export async function collectDir(
     if (name === ".git" || name === "__pycache__") continue;
     if (isIgnored(rules, r)) {
       // A re-include (`!`) may still match something below an ignored directory.
-      if (!rules.some((x) => x.negate)) continue;
+      if (!rules.hasExceptions) continue;
     }
     const abs = path.join(dir, r);
     const st = await lstat(abs);
@@ -137,14 +71,42 @@ export function fileEntry(name: string, data: string | Buffer): TarEntry {
   };
 }
 
+function headerFor(entry: TarEntry, size: number): Header {
+  const type = entry.type === "dir" ? "directory" : entry.type;
+  return {
+    name: entry.name,
+    type,
+    mode: entry.mode,
+    size: type === "file" ? size : 0,
+    linkname: entry.linkname ?? "",
+    mtime: TAR_MTIME,
+    uid: 0,
+    gid: 0,
+    uname: "root",
+    gname: "root",
+    devmajor: 0,
+    devminor: 0,
+  };
+}
+
+/**
+ * Streams `entries` as a tar (tar-stream writes the ustar/pax headers). Each entry is handed over
+ * only after the previous one was consumed, so at most one file is held in memory.
+ */
 export function tarStream(entries: TarEntry[]): Readable {
-  return Readable.from(
-    (async function* () {
-      for (const e of entries) {
-        if (e.type === "file" && !e.data) yield* tarChunks({ ...e, data: await readFile(e.file!) });
-        else yield* tarChunks(e);
-      }
-      yield Buffer.alloc(1024, 0);
-    })(),
-  );
+  const pack = tarPack();
+  void (async () => {
+    for (const entry of entries) {
+      const data =
+        entry.type === "file" ? (entry.data ?? (await readFile(entry.file!))) : undefined;
+      await new Promise<void>((resolve, reject) => {
+        const done = (err?: Error | null) => (err ? reject(err) : resolve());
+        const header = headerFor(entry, data?.length ?? 0);
+        if (data) pack.entry(header, data, done);
+        else pack.entry(header, done);
+      });
+    }
+    pack.finalize();
+  })().catch((err: unknown) => pack.destroy(err instanceof Error ? err : new Error(String(err))));
+  return Readable.from(pack, { objectMode: false });
 }

@@ -1,65 +1,30 @@
-// .dockerignore rules (Docker's syntax: globs, `**`, `!` exceptions, last match wins).
-import path from "node:path";
+// .dockerignore rules through @balena/dockerignore, a port of Docker's own matcher (moby's
+// fileutils): globs, `**`, `!` exceptions, last match wins, a match on a parent covers its children.
+import dockerignoreModule from "@balena/dockerignore";
 
-export interface IgnoreRule {
-  negate: boolean;
-  re: RegExp;
+// The package is CommonJS with `factory.default = factory`; its typings declare an ES default export.
+const dockerignore = dockerignoreModule.default;
+
+export interface IgnoreRules {
+  /** True when some `!` rule may re-include a path below an ignored directory. */
+  hasExceptions: boolean;
+  ignores(rel: string): boolean;
 }
 
-function globToRegExp(pattern: string): RegExp {
-  let re = "";
-  for (let i = 0; i < pattern.length; i++) {
-    const c = pattern[i]!;
-    if (c === "*") {
-      if (pattern[i + 1] === "*") {
-        i++;
-        if (pattern[i + 1] === "/") {
-          i++;
-          re += "(?:.*/)?";
-        } else re += ".*";
-      } else re += "[^/]*";
-    } else if (c === "?") re += "[^/]";
-    else if (c === "\\" && i + 1 < pattern.length) re += "\\" + pattern[++i];
-    else if (c === "[") {
-      const end = pattern.indexOf("]", i + 1);
-      if (end < 0) re += "\\[";
-      else {
-        let cls = pattern.slice(i + 1, end).replace(/\\/g, "\\\\");
-        if (cls.startsWith("!")) cls = "^" + cls.slice(1);
-        re += `[${cls}]`;
-        i = end;
-      }
-    } else re += c.replace(/[.+^${}()|/]/g, "\\$&");
-  }
-  return new RegExp(`^${re}$`);
+/** Parses .dockerignore text. */
+export function parseDockerignore(text: string): IgnoreRules {
+  const lines = text.split(/\r?\n/);
+  const matcher = dockerignore().add(lines);
+  return {
+    hasExceptions: lines.some((line) => line.trim().startsWith("!")),
+    ignores: (rel) => matcher.ignores(rel),
+  };
 }
 
-/** Parses .dockerignore text (Docker's rules: globs, `**`, `!` re-includes, last match wins). */
-export function parseDockerignore(text: string): IgnoreRule[] {
-  const rules: IgnoreRule[] = [];
-  for (const raw of text.split(/\r?\n/)) {
-    let line = raw.trim();
-    if (!line || line.startsWith("#")) continue;
-    const negate = line.startsWith("!");
-    if (negate) line = line.slice(1).trim();
-    line = path.posix.normalize(line).replace(/^\/+/, "").replace(/\/+$/, "");
-    if (!line || line === ".") continue;
-    rules.push({ negate, re: globToRegExp(line) });
-  }
-  return rules;
-}
+/** No rules: nothing is ignored. */
+export const NO_IGNORE_RULES: IgnoreRules = { hasExceptions: false, ignores: () => false };
 
 /** True when `rel` (posix, relative to the context root) or one of its parents is ignored. */
-export function isIgnored(rules: IgnoreRule[], rel: string): boolean {
-  const parts = rel.split("/");
-  let ignored = false;
-  for (const rule of rules) {
-    for (let n = 1; n <= parts.length; n++) {
-      if (rule.re.test(parts.slice(0, n).join("/"))) {
-        ignored = !rule.negate;
-        break;
-      }
-    }
-  }
-  return ignored;
+export function isIgnored(rules: IgnoreRules, rel: string): boolean {
+  return rules.ignores(rel);
 }

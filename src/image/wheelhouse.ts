@@ -1,7 +1,6 @@
 // Offline image builds: containers here cannot reach PyPI, so the host's pip downloads
 // wheels (never sdists: building one would run the repository's code on this host) into a
 // cache, and the image installs from them with `pip install --no-index --find-links`.
-import { spawn } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
 import { mkdir, readdir, readFile, rename, rm, writeFile } from "node:fs/promises";
@@ -9,10 +8,10 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { parse as parseToml } from "smol-toml";
 import type { Config } from "../kernel/config.js";
-import { IacError, ToolError } from "../kernel/errors.js";
+import { IacError } from "../kernel/errors.js";
 import type { Entrypoint, Source } from "../kernel/types.js";
 import { SourceTree } from "../detect/tree.js";
-import { collectOutput } from "../platform/exec.js";
+import { runTool } from "../platform/exec.js";
 
 export const REPO_ROOT = fileURLToPath(new URL("../..", import.meta.url));
 export const RUNNER_DIR = path.join(REPO_ROOT, "runner");
@@ -55,32 +54,8 @@ export function hostPython(): string {
   return existsSync(venv) ? venv : "python3";
 }
 
-function run(
-  argv: string[],
-  opts: { signal?: AbortSignal; onLine?: (line: string) => void },
-): Promise<{ code: number; output: string[] }> {
-  return new Promise((resolve, reject) => {
-    const [cmd, ...args] = argv as [string, ...string[]];
-    const child = spawn(cmd, args, {
-      stdio: ["ignore", "pipe", "pipe"],
-      // Inherits the environment: the host's pip settings (proxy, CA bundle, pip.conf) apply.
-      signal: opts.signal,
-    });
-    const output = collectOutput(child, opts.onLine);
-    child.on("error", (err) =>
-      reject(
-        new ToolError(
-          `cannot run ${cmd}: ${err.message}`,
-          "install Python 3 with pip on this host",
-          {
-            cause: err,
-          },
-        ),
-      ),
-    );
-    child.on("close", (code) => resolve({ code: code ?? 1, output }));
-  });
-}
+/** A pip download that has not finished in this long is stuck (a dead mirror), not slow. */
+const PIP_TIMEOUT_MS = 15 * 60_000;
 
 function sha(parts: string[]): string {
   const h = createHash("sha256");
@@ -119,9 +94,16 @@ export async function ensureWheelhouse(
         ...(config.pipIndexUrl ? ["--index-url", config.pipIndexUrl] : []),
         ...["-r", reqFile],
       ];
-      const res = await run(argv, opts);
+      // Inherits the environment: the host's pip settings (proxy, CA bundle, pip.conf) apply.
+      const res = await runTool(argv, {
+        ...opts,
+        timeoutMs: PIP_TIMEOUT_MS,
+        installHint: "install Python 3 with pip on this host",
+      });
       if (res.code !== 0) {
-        const tail = res.output.slice(-8).join("\n");
+        const tail = res.timedOut
+          ? `no result within ${PIP_TIMEOUT_MS / 60_000} min`
+          : res.output.slice(-8).join("\n");
         const noWheel = /no matching distribution|could not find a version/i.test(tail);
         throw new WheelhouseError(
           `pip could not download wheels for ${prefix} requirements (exit ${res.code}):\n${tail}`,

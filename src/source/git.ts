@@ -1,12 +1,12 @@
 // git, run safely: argv arrays (never a shell), `--` before user-controlled arguments, no
 // prompts, no hooks. Used to resolve refs (ls-remote) and as the shallow-fetch fallback when
 // the GitHub tarball path fails (and for git+https slugs).
-import { spawn } from "node:child_process";
 import { mkdir } from "node:fs/promises";
 import path from "node:path";
-import { PassThrough, Readable } from "node:stream";
+import type { Readable } from "node:stream";
 import { childEnv, type Config } from "../kernel/config.js";
 import { IacError } from "../kernel/errors.js";
+import { type ProcessResult, runProcess } from "../platform/exec.js";
 import { isFullSha } from "../intake/slug.js";
 import { type Ctx, FetchError } from "./context.js";
 import { extractTarSafely } from "./extract.js";
@@ -80,7 +80,7 @@ const SUBCOMMANDS = new Set([
 ]);
 
 /** Runs git with an argv array. stdout is buffered unless `opts.stdout` takes it as a stream. */
-export function runGit(
+export async function runGit(
   args: string[],
   opts: {
     cwd?: string;
@@ -90,65 +90,28 @@ export function runGit(
     stdout?: (s: Readable) => void;
   },
 ): Promise<GitResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn("git", [...GIT_SAFETY, ...args], {
+  const what = args.find((a) => SUBCOMMANDS.has(a)) ?? "";
+  let res: ProcessResult;
+  try {
+    res = await runProcess(["git", ...GIT_SAFETY, ...args], {
       cwd: opts.cwd,
       env: opts.env,
-      stdio: ["ignore", "pipe", "pipe"],
-      // Own process group, so a timeout kills git's helpers (git-remote-http) too; otherwise
-      // they keep the pipes open and the call never returns.
-      detached: true,
+      timeoutMs: opts.timeoutMs,
+      signal: opts.signal,
+      stdout: opts.stdout ?? "capture",
+      tailLines: 400,
     });
-    const killTree = () => {
-      try {
-        if (child.pid) process.kill(-child.pid, "SIGKILL");
-      } catch {
-        child.kill("SIGKILL");
-      }
-    };
-    let timedOut = false;
-    const timer = setTimeout(() => {
-      timedOut = true;
-      killTree();
-    }, opts.timeoutMs);
-    const onAbort = () => killTree();
-    opts.signal?.addEventListener("abort", onAbort, { once: true });
-    const out: Buffer[] = [];
-    let err = "";
-    if (opts.stdout) {
-      // Pipe synchronously: Node resumes (and discards) unconsumed stdio when a child exits,
-      // so a consumer that attaches after an await could lose a fast process's whole output.
-      const pass = new PassThrough({ highWaterMark: 1024 * 1024 });
-      child.stdout.pipe(pass);
-      opts.stdout(pass);
-    } else child.stdout.on("data", (d: Buffer) => out.push(d));
-    child.stderr.on("data", (d: Buffer) => {
-      if (err.length < 64 * 1024) err += d.toString("utf8");
-    });
-    child.on("error", (e) => {
-      clearTimeout(timer);
-      reject(new GitError(`cannot run git: ${e.message}`, "", false));
-    });
-    child.on("close", (code, sig) => {
-      clearTimeout(timer);
-      opts.signal?.removeEventListener("abort", onAbort);
-      if (code === 0) resolve({ stdout: Buffer.concat(out), stderr: err });
-      else {
-        const why = timedOut
-          ? `timed out after ${opts.timeoutMs / 1000}s`
-          : opts.signal?.aborted
-            ? "aborted"
-            : `exit ${code ?? sig}`;
-        reject(
-          new GitError(
-            `git ${args.find((a) => SUBCOMMANDS.has(a)) ?? ""} failed (${why}): ${lastLines(err)}`,
-            err,
-            timedOut,
-          ),
-        );
-      }
-    });
-  });
+  } catch (e) {
+    throw new GitError(`cannot run git: ${(e as Error).message}`, "", false);
+  }
+  const stderr = res.output.join("\n");
+  if (res.code === 0 && !res.aborted) return { stdout: res.stdout, stderr };
+  const why = res.timedOut
+    ? `timed out after ${opts.timeoutMs / 1000}s`
+    : res.aborted
+      ? "aborted"
+      : `exit ${res.code ?? res.signal}`;
+  throw new GitError(`git ${what} failed (${why}): ${lastLines(stderr)}`, stderr, res.timedOut);
 }
 
 function lastLines(s: string, n = 3): string {

@@ -78,7 +78,34 @@ describe(".dockerignore", () => {
   });
 });
 
+describe(".dockerignore exceptions below an ignored directory (Docker's semantics)", () => {
+  it("re-includes a file under an ignored folder, and `*` matches one level only", () => {
+    const rules = parseDockerignore("vendor\n!vendor/keep.py\n*\n!*.py\n!vendor\n");
+    expect(rules.hasExceptions).toBe(true);
+    expect(isIgnored(rules, "README.md")).toBe(true);
+    expect(isIgnored(rules, "main.py")).toBe(false);
+    expect(isIgnored(rules, "vendor/keep.py")).toBe(false);
+    expect(isIgnored(parseDockerignore("*.md\n"), "docs/a.md")).toBe(false);
+  });
+});
+
 describe("build context tar", () => {
+  it("is byte-identical for identical content (fixed mtime and owners)", async () => {
+    await writeFile(path.join(dir, "main.py"), "print(1)\n");
+    const collect = async (): Promise<Buffer> => {
+      const entries: TarEntry[] = [];
+      await collectDir(dir, "app/", parseDockerignore(""), entries);
+      const chunks: Buffer[] = [];
+      for await (const chunk of tarStream(entries)) chunks.push(chunk as Buffer);
+      return Buffer.concat(chunks);
+    };
+    const first = await collect();
+    await new Promise((r) => setTimeout(r, 1100));
+    await writeFile(path.join(dir, "main.py"), "print(1)\n");
+    expect((await collect()).equals(first)).toBe(true);
+    expect(first.length % 512).toBe(0);
+  });
+
   it("walks a repo honouring .dockerignore and writes a tar others can read (long names, modes, links)", async () => {
     const long = `${"d".repeat(60)}/${"f".repeat(70)}.py`;
     await mkdir(path.join(dir, path.dirname(long)), { recursive: true });

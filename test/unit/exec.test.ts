@@ -1,0 +1,67 @@
+import { describe, expect, it } from "vitest";
+import { runProcess, runTool } from "../../src/platform/exec.js";
+import { ToolError } from "../../src/kernel/errors.js";
+
+describe("runProcess: the one child-process runner", () => {
+  it("captures stdout whole and keeps stderr lines as the tail", async () => {
+    const res = await runProcess(["sh", "-c", 'printf "a\\nb"; echo oops >&2; exit 3']);
+    expect(res.code).toBe(3);
+    expect(res.stdout.toString()).toBe("");
+    expect(res.output).toEqual(["a", "b", "oops"]);
+    const captured = await runProcess(["sh", "-c", 'printf "a\\nb"; echo oops >&2'], {
+      stdout: "capture",
+    });
+    expect(captured.stdout.toString()).toBe("a\nb");
+    expect(captured.output).toEqual(["oops"]);
+  });
+
+  it("a timeout ends the whole process group, also helpers that hold the pipes open", async () => {
+    const started = Date.now();
+    // The background sleep inherits stdout: without a group kill, 'close' would wait 30 s for it.
+    const res = await runProcess(["sh", "-c", "sleep 30 & sleep 30"], { timeoutMs: 300 });
+    expect(res.timedOut).toBe(true);
+    expect(res.code).toBeNull();
+    expect(Date.now() - started).toBeLessThan(10_000);
+  });
+
+  it("an abort sends the chosen signal (terraform gets SIGINT to save its state), a hard abort SIGKILL", async () => {
+    const abort = new AbortController();
+    const sent: string[] = [];
+    const pending = runProcess(
+      ["sh", "-c", "trap 'echo got INT; exit 130' INT; echo ready; while :; do sleep 0.1; done"],
+      {
+        signal: abort.signal,
+        abortWith: "SIGINT",
+        onAbortSent: (sig) => sent.push(sig),
+        onLine: (line) => line === "ready" && abort.abort(),
+      },
+    );
+    const res = await pending;
+    expect(res.aborted).toBe(true);
+    expect(res.code).toBe(130);
+    expect(res.output).toContain("got INT");
+    expect(sent).toEqual(["SIGINT"]);
+
+    const hard = new AbortController();
+    const killed = await runProcess(["sh", "-c", "trap '' INT; echo ready; sleep 30"], {
+      hardSignal: hard.signal,
+      onLine: () => hard.abort(),
+    });
+    expect(killed.signal).toBe("SIGKILL");
+  });
+
+  it("never starts a process when already aborted", async () => {
+    const res = await runProcess(["sh", "-c", "echo started"], { signal: AbortSignal.abort() });
+    expect(res).toMatchObject({ aborted: true, code: null, output: [] });
+  });
+
+  it("runTool names a tool that cannot be started and how to get it", async () => {
+    const err = await runTool(["iac-no-such-tool"], {
+      timeoutMs: 1000,
+      installHint: "install it",
+    }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ToolError);
+    expect((err as ToolError).message).toMatch(/cannot run iac-no-such-tool: .*ENOENT/);
+    expect((err as ToolError).hint).toBe("install it");
+  });
+});
