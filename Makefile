@@ -80,7 +80,7 @@ demo: provision ## deploy the bundled example repos (offline) as project 'demo'
 	@bash scripts/demo.sh
 
 demo-destroy: provision ## remove the demo project
-	@node bin/iac.js destroy --project demo --network iac-demo
+	@node bin/iac.js destroy --project demo --network iac-demo --yes
 
 images: provision ## which base and Envoy images are used, and why
 	@node bin/iac.js images

@@ -17,4 +17,4 @@ for svc in $($IAC health --project demo --output json | node -e 'let s="";proces
   $IAC logs "$svc" --project demo --tail 5
 done
 echo
-echo "demo: remove it with 'make demo-destroy' (or: npx iac destroy --project demo)"
+echo "demo: remove it with 'make demo-destroy' (or: npx iac destroy --project demo --yes)"

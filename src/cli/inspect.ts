@@ -2,9 +2,16 @@
 import type { Command } from "commander";
 import { type InspectResult, inspectJson, inspectServices } from "../operations/inspect.js";
 import { ProgressView, table } from "./progress.js";
-import { loadReposFile, parseServiceList } from "../intake/repofile.js";
+import { parseServiceList } from "../intake/repofile.js";
 import type { ServiceSpec } from "../kernel/types.js";
-import { configFromFlags, outputOption, printJson, reposFile } from "./shared.js";
+import {
+  configFromFlags,
+  fileOption,
+  outputOption,
+  printJson,
+  readRepos,
+  reposFile,
+} from "./shared.js";
 
 function humanTable(results: InspectResult[]): string {
   return table(
@@ -26,18 +33,19 @@ export function registerInspectCommand(program: Command): void {
   program
     .command("inspect")
     .description(
-      "resolve each slug to a commit, fetch it and detect how to run its main() (no Docker);\n" +
+      "resolve each slug to a commit, fetch it and detect how to run its main() (no Docker); " +
         "exit 1 if any service failed",
     )
     .argument("[slugs...]", "slugs to inspect instead of (or in addition to) --file")
-    .option("-f, --file <path>", "repos file (default: ./repos.yaml, repos.yml or repos.json)")
+    .addOption(fileOption())
     .addOption(outputOption())
     .action(
       async (slugs: string[], flags: { file?: string; output: "text" | "json" }, cmd: Command) => {
+        // Slugs alone need no file; without slugs, --file or the default repos file.
         const file = slugs.length === 0 || flags.file ? reposFile(flags.file, cmd) : undefined;
         const config = configFromFlags({});
         const specs: ServiceSpec[] = [];
-        if (file) specs.push(...(await loadReposFile(file)));
+        if (file) specs.push(...(await readRepos(file)));
         if (slugs.length > 0) specs.push(...parseServiceList(slugs, "command line", process.cwd()));
         const view = new ProgressView({
           tty: Boolean(process.stderr.isTTY) && flags.output !== "json",

@@ -1,18 +1,37 @@
-// iac status | history | rollback | prune | adopt — operating what is deployed.
+// iac status | history | rollback | prune | adopt — operating what is deployed. Same
+// conventions as every command: an unknown project is exit 2 naming the known ones, tables fit
+// the terminal (80 columns in a pipe; full values in -o json), progress is quiet off a terminal
+// (-v shows every line; the whole run is kept under the state directory).
 import type { Command } from "commander";
 import { UsageError } from "../kernel/errors.js";
 import { overview } from "../operations/overview.js";
 import { history, prune, rollback } from "../operations/releases.js";
 import { adopt } from "../operations/adopt.js";
+import { assertProjectOnDisk } from "../operations/known-projects.js";
+import { projectDir } from "../stack/tfvars.js";
+import { logHint, networkOption } from "./deploy.js";
 import { table } from "./progress.js";
+import { deployTable, failureDetails, terminalWidth } from "./report.js";
+import { RunLog } from "./runlog.js";
+import { palette } from "./style.js";
 import {
-  type CommonFlags,
-  networkOption,
+  type OutputFormat,
+  colorFor,
+  configFromFlags,
+  outputOption,
+  printJson,
   progressFor,
-  reportErrors,
-  reportTable,
-} from "./deploy.js";
-import { configFromFlags, outputOption, printJson, projectOption } from "./shared.js";
+  projectOption,
+  withCancel,
+} from "./shared.js";
+
+interface ProjectFlags {
+  project?: string;
+  network?: string;
+  output: OutputFormat;
+  follow?: boolean;
+  verbose?: boolean;
+}
 
 function age(seconds: number | undefined): string {
   if (seconds === undefined) return "-";
@@ -22,6 +41,11 @@ function age(seconds: number | undefined): string {
   return `${Math.round(seconds / 86400)}d`;
 }
 
+/** "2026-12-02T05:38:03.123Z" -> "2026-12-02 05:38:03" (UTC; the full time is in -o json). */
+export function shortTime(iso: string): string {
+  return iso.replace("T", " ").replace(/\.\d+Z$|Z$/, "");
+}
+
 export function registerLifecycleCommands(program: Command): void {
   program
     .command("status")
@@ -29,7 +53,7 @@ export function registerLifecycleCommands(program: Command): void {
       "every project on this Docker engine (by labels and state): services, health, current release, age",
     )
     .addOption(outputOption())
-    .action(async (flags: { output: "text" | "json" }) => {
+    .action(async (flags: { output: OutputFormat }) => {
       const config = configFromFlags({});
       const projects = await overview(config);
       if (flags.output === "json") return printJson({ state_dir: config.stateDir, projects });
@@ -48,9 +72,10 @@ export function registerLifecycleCommands(program: Command): void {
               i === 0 ? age(p.age_seconds) : "",
               s?.name ?? "-",
               s?.status ?? "-",
-              s?.commit?.slice(0, 12) ?? "-",
+              s?.commit?.slice(0, 7) ?? "-",
             ]),
           ),
+          { width: terminalWidth(process.stdout), shrink: [2, 4, 0] },
         ),
       );
       for (const p of projects)
@@ -65,8 +90,9 @@ export function registerLifecycleCommands(program: Command): void {
     .description("releases of a project: number, time, who, and per service its commit and image")
     .addOption(projectOption())
     .addOption(outputOption())
-    .action(async (flags: CommonFlags) => {
+    .action(async (flags: ProjectFlags) => {
       const config = configFromFlags(flags);
+      await assertProjectOnDisk(config, config.project, "history");
       const releases = await history(config, config.project);
       if (flags.output === "json") return printJson({ project: config.project, releases });
       if (releases.length === 0) {
@@ -75,14 +101,15 @@ export function registerLifecycleCommands(program: Command): void {
       }
       process.stdout.write(
         table(
-          ["RELEASE", "TIME", "BY", "KIND", "SERVICES"],
+          ["RELEASE", "TIME (UTC)", "BY", "KIND", "SERVICES"],
           releases.map((r) => [
             String(r.number),
-            r.time,
+            shortTime(r.time),
             r.principal,
             r.kind + (r.rollback_of ? ` of #${r.rollback_of}` : ""),
-            r.services.map((s) => `${s.name}@${s.commit.slice(0, 12)} ${s.status}`).join(", "),
+            r.services.map((s) => `${s.name}@${s.commit.slice(0, 7)} ${s.status}`).join(", "),
           ]),
+          { width: terminalWidth(process.stdout), shrink: [4, 2] },
         ),
       );
     });
@@ -90,38 +117,51 @@ export function registerLifecycleCommands(program: Command): void {
   program
     .command("rollback")
     .description(
-      "redeploy the images of an earlier release (default: the previous one) without fetching\n" +
+      "redeploy the images of an earlier release (default: the previous one) without fetching " +
         "or building; health-checked like a deploy (exit 1 if any service is not SERVING)",
     )
-    .option("--to <release>", "release number (see iac history)")
+    .option("--to <release>", "release number, from 1 (see iac history)")
     .addOption(projectOption())
     .addOption(outputOption())
     .option("--follow", "with --output json: stream NDJSON progress events, then the result")
-    .action(async (flags: CommonFlags & { to?: string }) => {
+    .option("-v, --verbose", "show terraform output")
+    .action(async (flags: ProjectFlags & { to?: string }, cmd: Command) => {
       const to = flags.to === undefined ? undefined : Number(flags.to);
       if (to !== undefined && (!Number.isInteger(to) || to < 1))
-        throw new UsageError(`--to must be a release number (1, 2, ...), got '${flags.to}'`);
+        throw new UsageError(
+          `--to must be a release number (1, 2, ...), got '${flags.to}'`,
+          "list them: iac history",
+        );
       const config = configFromFlags(flags);
-      const progress = progressFor(flags);
+      await assertProjectOnDisk(config, config.project, "rollback");
+      const log = new RunLog(projectDir(config, config.project), "rollback");
+      const progress = progressFor(cmd, flags, log);
       let report;
       try {
-        report = await rollback(config, { project: config.project, to }, progress.sink);
-      } finally {
+        report = await withCancel((signal) =>
+          rollback(config, { project: config.project, to }, progress.sink, signal),
+        );
+      } catch (err) {
         progress.stop();
+        if (log.written) process.stderr.write(`iac: full log: ${log.file}\n`);
+        throw err;
       }
+      progress.stop();
+      const failed = report.services.some((s) => s.status !== "SERVING");
       if (flags.output === "json") {
         const { applied: _a, containersRecreated: _c, ...doc } = report;
         if (flags.follow) process.stdout.write(JSON.stringify(doc) + "\n");
         else printJson(doc);
       } else {
+        const c = palette(colorFor(cmd, process.stderr));
         process.stderr.write(
           `rolled back to release ${report.rolled_back_to}` +
             (report.release ? ` (recorded as release ${report.release})\n` : " (no changes)\n"),
         );
-        process.stdout.write(reportTable(report));
-        reportErrors(report);
+        process.stdout.write(deployTable(report, terminalWidth(process.stdout)));
+        process.stderr.write(failureDetails(report.services, c) + logHint(log, failed));
       }
-      if (report.services.some((s) => s.status !== "SERVING")) process.exitCode = 1;
+      if (failed) process.exitCode = 1;
     });
 
   program
@@ -129,8 +169,9 @@ export function registerLifecycleCommands(program: Command): void {
     .description("remove the images of releases older than the last IAC_KEEP_RELEASES (default 5)")
     .addOption(projectOption())
     .addOption(outputOption())
-    .action(async (flags: CommonFlags) => {
+    .action(async (flags: ProjectFlags) => {
       const config = configFromFlags(flags);
+      await assertProjectOnDisk(config, config.project, "prune");
       const result = await prune(config, config.project);
       if (flags.output === "json") return printJson(result);
       process.stdout.write(
@@ -144,21 +185,26 @@ export function registerLifecycleCommands(program: Command): void {
   program
     .command("adopt")
     .description(
-      "take over a project whose containers run but whose state this machine lacks: import\n" +
+      "take over a project whose containers run but whose state this machine lacks: import " +
         "them into fresh Terraform state (after which a plan shows no changes)",
     )
     .addOption(projectOption())
     .addOption(networkOption())
     .addOption(outputOption())
-    .action(async (flags: CommonFlags) => {
+    .option("-v, --verbose", "show terraform output")
+    .action(async (flags: ProjectFlags, cmd: Command) => {
       const config = configFromFlags(flags);
-      const progress = progressFor(flags);
+      const log = new RunLog(projectDir(config, config.project), "adopt");
+      const progress = progressFor(cmd, { ...flags, follow: false }, log);
       let result;
       try {
         result = await adopt(config, config.project, progress.sink);
-      } finally {
+      } catch (err) {
         progress.stop();
+        if (log.written) process.stderr.write(`iac: full log: ${log.file}\n`);
+        throw err;
       }
+      progress.stop();
       if (flags.output === "json") return printJson(result);
       process.stdout.write(
         `adopted project ${result.project}: ${result.services.join(", ")} ` +

@@ -21,7 +21,7 @@ export function registerServeCommand(program: Command): void {
   program
     .command("serve")
     .description(
-      "Serve the admin API on IAC_HTTP_ADDR (default 127.0.0.1:8080; bearer auth via Supabase) and on the\n" +
+      "Serve the admin API on IAC_HTTP_ADDR (default 127.0.0.1:8080; bearer auth via Supabase) and on the " +
         "Unix socket IAC_SOCKET_PATH (mode 0600, trusted by file permissions). Port 0 picks a free port.",
     )
     .option("--http-addr <host:port>", "TCP address (overrides IAC_HTTP_ADDR)")

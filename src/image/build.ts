@@ -65,22 +65,25 @@ interface BuildMessage {
   aux?: { ID?: string };
 }
 
-export async function buildImage(opts: BuildOptions): Promise<BuiltImage> {
+interface TagParts {
+  tag: string;
+  dockerfile: string;
+  app: Awaited<ReturnType<typeof appRequirements>>;
+  baseId: string;
+}
+
+/**
+ * The image's tag, a content hash of everything that goes into it (source commit, Dockerfile,
+ * runner, base image id, requirements, labels), computed without building anything: `iac plan`
+ * uses it to know which images a deploy would build.
+ */
+export async function imageTag(opts: BuildOptions): Promise<TagParts> {
   const { config, service, slug, source, entrypoint } = opts;
-  const emit = (line: string) => opts.onEvent?.(logEvent("build", line, service));
   const docker = opts.docker ?? dockerClient(config);
   const template = await readFile(TEMPLATE_FILE, "utf8");
   const dockerfile = renderDockerfile(template, entrypoint);
   const app = await appRequirements(source, entrypoint);
-  for (const w of app.warnings) emit(`warning: ${w}`);
-
   const baseId = await baseImageId(docker, config.baseImage);
-  if (baseId === "absent") {
-    emit(
-      `base image ${config.baseImage} is not present locally: Docker will try to pull it ` +
-        "(`iac images` obtains it: present -> docker pull -> local substitute)",
-    );
-  }
   const h = createHash("sha256");
   for (const part of [
     "iac-image-v1",
@@ -98,7 +101,31 @@ export async function buildImage(opts: BuildOptions): Promise<BuiltImage> {
   ]) {
     h.update(part).update("\0");
   }
-  const tag = `iac/${service}:${h.digest("hex").slice(0, 20)}`;
+  return { tag: `iac/${service}:${h.digest("hex").slice(0, 20)}`, dockerfile, app, baseId };
+}
+
+/** Whether an image is present in the local engine. */
+export async function imageExists(docker: Docker, tag: string): Promise<boolean> {
+  try {
+    await docker.getImage(tag).inspect();
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export async function buildImage(opts: BuildOptions): Promise<BuiltImage> {
+  const { config, service, slug, source, entrypoint } = opts;
+  const emit = (line: string) => opts.onEvent?.(logEvent("build", line, service));
+  const docker = opts.docker ?? dockerClient(config);
+  const { tag, dockerfile, app, baseId } = await imageTag({ ...opts, docker });
+  for (const w of app.warnings) emit(`warning: ${w}`);
+  if (baseId === "absent") {
+    emit(
+      `base image ${config.baseImage} is not present locally: Docker will try to pull it ` +
+        "(`iac images` obtains it: present -> docker pull -> local substitute)",
+    );
+  }
 
   try {
     const existing = await docker.getImage(tag).inspect();

@@ -2,7 +2,7 @@
 //   - gh:owner/repo#ref                      a top-level list of slugs (or entries, below)
 //   services: [ {slug, name?, entrypoint?, env?, port?, replicas?, placement?} | "slug", ... ]
 //   slugs: [ "slug", ... ]                   (the admin API's POST /deploy body)
-// Every error names the file (or origin), the entry (index and slug) and what is wrong.
+// Every error names the file (or origin), the entry (numbered from 1, and its slug) and what is wrong.
 // Two entries that end up with the same service name are an error (not a silent suffix):
 // a suffix would depend on list order, and reordering the file would then rename services.
 import { readFile } from "node:fs/promises";
@@ -135,20 +135,20 @@ function parseEntry(
 ): ServiceSpec {
   const slugOpts = { baseDir, allowFile: opts.allowFile };
   if (typeof entry === "string") {
-    const where = `${origin}: entry ${index} (${entry})`;
+    const where = `${origin}: entry ${index + 1} (${entry})`;
     const slug = withWhere(where, base, () => parseSlug(entry, slugOpts));
     return { name: serviceNameFor(slug), slug, env: {} };
   }
   const field = (sub: string) => `${base}.${sub}`;
   if (!isRecord(entry))
     throw new UsageError(
-      `${origin}: entry ${index}: expected a slug string or a mapping with 'slug'`,
+      `${origin}: entry ${index + 1}: expected a slug string or a mapping with 'slug'`,
       SHAPE_HINT,
       { field: base },
     );
   const rawSlug = entry.slug;
   const label = typeof rawSlug === "string" ? rawSlug : "no slug";
-  const where = `${origin}: entry ${index} (${label})`;
+  const where = `${origin}: entry ${index + 1} (${label})`;
   for (const key of Object.keys(entry)) {
     if (!ENTRY_KEYS.has(key))
       throw new UsageError(

@@ -209,6 +209,12 @@ export function parseSlug(raw: string, opts: ParseSlugOptions = {}): Slug {
   }
   if (/^[A-Za-z0-9-]+\/[A-Za-z0-9._-]+$/.test(raw))
     throw bad(raw, "missing the 'gh:' prefix", `did you mean gh:${raw}?`);
+  const url = GITHUB_URL_RE.exec(raw);
+  if (url) {
+    const [, owner, repo, ref] = url;
+    const suggestion = `gh:${owner}/${repo!.replace(/\.git$/, "")}${ref ? `#${ref}` : ""}`;
+    throw bad(raw, "a GitHub URL, not a slug", `did you mean ${suggestion}?`);
+  }
   throw bad(raw, "unknown form");
 }
 
@@ -217,6 +223,10 @@ export function parseSlug(raw: string, opts: ParseSlugOptions = {}): Slug {
  * component for monorepo slugs (`gh:o/mono//services/api` -> `mono-api`). Lowercased, runs of
  * characters outside [a-z0-9] become '-', trimmed; never empty.
  */
+/** https://github.com/owner/repo[.git][/tree/REF] (what a browser's address bar holds). */
+const GITHUB_URL_RE =
+  /^(?:https?:\/\/)?(?:www\.)?github\.com\/([A-Za-z0-9-]+)\/([A-Za-z0-9._-]+?)(?:\.git)?(?:\/tree\/([^\s/]+))?\/?$/;
+
 export function serviceNameFor(slug: Slug): string {
   const base = slug.subdir ? `${slug.repo}-${slug.subdir.split("/").pop()}` : slug.repo;
   return toDnsLabel(base);

@@ -447,3 +447,10 @@ export function inheritedEnv(extra: Record<string, string> = {}): Record<string,
   for (const [k, v] of Object.entries(process.env)) if (v !== undefined) out[k] = v;
   return { ...out, ...extra };
 }
+
+/** NO_COLOR (https://no-color.org): colour is off when it is set to anything non-empty. */
+export function noColorEnv(
+  env: Record<string, string | undefined> = process.env,
+): string | undefined {
+  return env.NO_COLOR;
+}

@@ -38,9 +38,10 @@ export const ERROR_CATALOGUE = {
     httpError: "config_error",
     grpcStatus: GrpcStatus.FAILED_PRECONDITION,
   },
-  /** Nothing by that name: a project with no deployed services, an unknown service. */
+  /** Nothing by that name: a project with no deployed services, an unknown service (exit 2:
+   * like a usage error, the user named something that is not there). */
   not_found: {
-    exitCode: 1,
+    exitCode: 2,
     httpStatus: 404,
     httpError: "not_found",
     grpcStatus: GrpcStatus.NOT_FOUND,

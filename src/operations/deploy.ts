@@ -15,6 +15,7 @@ import { throwIfInterrupted } from "../platform/interrupt.js";
 import { mapLimit } from "../platform/limit.js";
 import { isDefinitiveFailure } from "../runtime/client.js";
 import { runningServices } from "../stack/reconcile.js";
+import { writeFileAtomic } from "../platform/fs.js";
 import { DEFAULT_RESOURCES, providerCpus } from "../intake/resources.js";
 import { dockerClient } from "../platform/docker.js";
 import { assignPorts } from "../stack/ports.js";
@@ -31,7 +32,11 @@ import { cliPrincipal, withProjectLock } from "./project.js";
 import { type Release, type ReleaseService, appendRelease } from "../stack/releases.js";
 import { type StageContext, type Stages, realStages } from "./stages.js";
 import { statusName } from "./status.js";
+import { type PlannedAction, serviceAction } from "./plan-actions.js";
 import { deploySwarm } from "./swarm-deploy.js";
+
+/** How many of a failed service's last log lines go into the result. */
+const FAILURE_LOG_LINES = 20;
 
 export interface ServiceReport {
   name: string;
@@ -42,6 +47,14 @@ export interface ServiceReport {
   status: "SERVING" | "NOT_SERVING" | "FAILED";
   port?: number;
   error?: string;
+  /** `iac plan`: what a deploy would do to this service. */
+  action?: PlannedAction;
+  /** `iac plan`: whether a deploy would build its image. */
+  build?: "would build" | "exists";
+  /** main()'s restarts seen while waiting for health. */
+  restarts?: number;
+  /** A service that failed health: main()'s last output lines (from the runner's buffer). */
+  logs?: string[];
 }
 
 export interface DeployReport {
@@ -68,6 +81,7 @@ interface Progress {
   readonly commit?: string;
   readonly entrypoint?: { kind: string; argv: string[]; rule: string };
   readonly image?: string;
+  readonly build?: "would build" | "exists";
 }
 /** Built, with its cert (and sidecar config): ready for the stack. */
 export interface Prepared extends Progress {
@@ -86,28 +100,43 @@ export interface Failed extends Progress {
 }
 export type Outcome = Prepared | Failed;
 
+/** `deploy` builds images; `plan` only computes their tags (content hashes) and never builds. */
+type Mode = "deploy" | "plan";
+
 /** fetch -> detect -> build -> certs (+ envoy config) for one service; never throws. */
 export async function prepareService(
   stages: Stages,
   ctx: StageContext,
   spec: ServiceSpec,
+  mode: Mode,
 ): Promise<Outcome> {
   const { onEvent } = ctx;
   let progress: Progress = { spec };
   try {
-    onEvent(stageEvent("fetch", spec.name));
+    // Each stage event describes the stage being entered, not the one just finished.
+    onEvent(stageEvent("fetch", spec.name, spec.slug.raw));
     const source = await stages.fetch(spec, ctx);
     progress = { ...progress, commit: source.commit };
-    onEvent(stageEvent("detect", spec.name, `commit ${source.commit.slice(0, 12)}`));
+    onEvent(stageEvent("detect", spec.name, `main() at commit ${source.commit.slice(0, 12)}`));
     const entrypoint = await stages.detect(source, spec);
     const { kind, argv, rule } = entrypoint;
     progress = { ...progress, entrypoint: { kind, argv, rule } };
-    onEvent(stageEvent("build", spec.name, `${entrypoint.kind}: ${entrypoint.argv.join(" ")}`));
-    const image = await stages.build(spec, source, entrypoint, ctx);
-    progress = { ...progress, image: image.tag };
-    onEvent(
-      stageEvent("certs", spec.name, image.built ? `built ${image.tag}` : `reused ${image.tag}`),
-    );
+    // A plan has no image id (nothing is built); only the swarm target's deploy reads it.
+    let image: { tag: string; id?: string };
+    if (mode === "plan") {
+      // Plan without builds: the tag is a content hash, so whether the image exists says
+      // whether a deploy would build it.
+      const tag = await stages.imageTag(spec, source, entrypoint, ctx);
+      image = tag;
+      progress = { ...progress, image: tag.tag, build: tag.exists ? "exists" : "would build" };
+    } else {
+      onEvent(stageEvent("build", spec.name, `${entrypoint.kind}: ${entrypoint.argv.join(" ")}`));
+      const built = await stages.build(spec, source, entrypoint, ctx);
+      image = built;
+      progress = { ...progress, image: built.tag };
+      onEvent(logEvent("build", `${built.built ? "built" : "reused"} ${built.tag}`, spec.name));
+    }
+    onEvent(stageEvent("certs", spec.name, `certificate for spiffe://${ctx.project}/${spec.name}`));
     const certs = await stages.certs(spec, ctx);
     const stack: StackService = {
       image: image.tag,
@@ -128,7 +157,7 @@ export async function prepareService(
       ok: true,
       stack,
       certFiles: [certs.certFile, certs.caFile],
-      imageId: image.id,
+      imageId: image.id ?? "",
     };
   } catch (err) {
     onEvent(stageEvent("failed", spec.name, errorMessage(err).split("\n")[0]));
@@ -151,6 +180,10 @@ export interface PrepareResult {
   plan: PlanSummary;
   /** True when terraform was not run at all (nothing could be prepared, nothing deployed before). */
   skipped: boolean;
+  /** Deployed services the new stack no longer has (terraform removes them). */
+  removed: string[];
+  /** `plan`: what a deploy would do to each service. */
+  actions: Map<string, PlannedAction>;
 }
 
 /**
@@ -162,8 +195,9 @@ async function prepareAndPlan(
   stages: Stages,
   req: DeployRequest,
   onEvent: EventSink,
-  signal?: AbortSignal,
-  hardSignal?: AbortSignal,
+  signal: AbortSignal | undefined,
+  hardSignal: AbortSignal | undefined,
+  mode: Mode,
 ): Promise<PrepareResult> {
   const { project } = req;
   const dir = projectDir(config, project);
@@ -181,7 +215,7 @@ async function prepareAndPlan(
   const ctx: StageContext = { config, project, onEvent, signal };
 
   const outcomes = await mapLimit(req.services, config.concurrency, (spec) =>
-    prepareService(stages, ctx, spec),
+    prepareService(stages, ctx, spec, mode),
   );
 
   throwIfInterrupted(signal, "fetch/build");
@@ -230,6 +264,8 @@ async function prepareAndPlan(
       ports: {},
       plan: { ...empty, containersRecreated: [] },
       skipped: true,
+      removed: [],
+      actions: new Map(),
     };
   }
   // Ports known from ports.json, else read back from the running containers (a lost state
@@ -242,12 +278,37 @@ async function prepareAndPlan(
   const stack = Object.fromEntries(
     Object.entries(defined).map(([name, svc]) => [name, { ...svc, host_port: ports[name]! }]),
   );
-  await writeStackVars(dir, stackVars(config, project, stack));
+  const vars = stackVars(config, project, stack);
+  // `plan` never touches terraform.tfvars.json (what was applied, read by health/logs/status):
+  // it hands its stack to terraform as a -var-file that wins over the applied one.
+  const planVars = path.join(dir, "plan.tfvars.json");
+  if (mode === "plan") await writeFileAtomic(planVars, JSON.stringify(vars, null, 2) + "\n");
+  else await writeStackVars(dir, vars);
   const run = terraformRun(config, dir, onEvent, signal, hardSignal);
   onEvent(stageEvent("plan", undefined, `terraform plan (${Object.keys(stack).length} services)`));
-  await stages.terraform.init(run);
-  const plan = await stages.terraform.plan(run);
-  return { outcomes, kept, ports, plan, skipped: false };
+  let plan: PlanSummary;
+  try {
+    await stages.terraform.init(run);
+    // An image a deploy would build does not exist yet. That is fine for the plan: the module's
+    // docker_image resource only looks an image up when it is created (at apply), so a new tag
+    // plans as "create docker_image" + "replace docker_container" without the image existing.
+    plan = await stages.terraform.plan(run, mode === "plan" ? { varFile: planVars } : {});
+  } finally {
+    if (mode === "plan") await rm(planVars, { force: true });
+  }
+  const removed = Object.keys(previous?.services ?? {}).filter((n) => !stack[n]);
+  const actions = new Map<string, PlannedAction>();
+  for (const o of outcomes) {
+    const name = o.spec.name;
+    const before = previous?.services[name];
+    actions.set(
+      name,
+      o.ok
+        ? serviceAction(name, before, stack[name], plan.resources)
+        : { kind: "failed", text: before ? "! failed (keeps the deployed version)" : "! failed" },
+    );
+  }
+  return { outcomes, kept, ports, plan, skipped: false, removed, actions };
 }
 
 function terraformRun(
@@ -269,6 +330,8 @@ function terraformRun(
 interface Health {
   status: "SERVING" | "NOT_SERVING" | "FAILED";
   error?: string;
+  restarts?: number;
+  logs?: string[];
 }
 
 /** The report line of one service, derived from its outcome (and health, after an apply). */
@@ -280,6 +343,8 @@ function serviceReport(o: Outcome, r: PrepareResult, health?: Health): ServiceRe
     ...(o.commit !== undefined && { commit: o.commit }),
     ...(o.entrypoint !== undefined && { entrypoint: o.entrypoint }),
     ...(o.image !== undefined && { image: o.image }),
+    ...(o.build !== undefined && { build: o.build }),
+    ...(r.actions.has(name) && { action: r.actions.get(name) }),
     status: "FAILED",
     port: r.ports[name],
   };
@@ -292,6 +357,8 @@ function serviceReport(o: Outcome, r: PrepareResult, health?: Health): ServiceRe
     ...base,
     status: health.status,
     ...(health.error !== undefined && { error: health.error }),
+    ...(health.restarts ? { restarts: health.restarts } : {}),
+    ...(health.logs !== undefined && { logs: health.logs }),
   };
 }
 
@@ -314,7 +381,15 @@ export async function deploy(
   // The lock is held through the health phase: a destroy cannot remove what is being checked.
   const health = new Map<string, Health>();
   const result = await withProjectLock(config, req.project, "deploy", async (dir) => {
-    const prepared = await prepareAndPlan(config, stages, req, onEvent, signal, hardSignal);
+    const prepared = await prepareAndPlan(
+      config,
+      stages,
+      req,
+      onEvent,
+      signal,
+      hardSignal,
+      "deploy",
+    );
     const { plan } = prepared;
     if (prepared.skipped) return prepared;
     if (plan.changes) {
@@ -380,15 +455,28 @@ async function checkHealth(
       const name = o.spec.name;
       const port = result.ports[name];
       if (!o.ok || port === undefined) return;
-      onEvent(stageEvent("health", name, `gRPC HealthCheck via 127.0.0.1:${port} (mTLS)`));
+      const target = { port, service: name, project };
+      const started = Date.now();
+      const limit = Math.round(config.healthTimeoutMs / 1000);
+      onEvent(stageEvent("health", name, `health 0s/${limit}s · gRPC via 127.0.0.1:${port}`));
+      let h: Health;
+      let restarts: number | undefined;
       try {
         const status = await stages.waitForServing(
-          { port, service: name, project },
+          target,
           cpCerts,
           config.healthTimeoutMs,
           signal,
+          // The row reads `health 12s/90s · restarts 1` while waiting.
+          (_n, res) => {
+            const waited = Math.round((Date.now() - started) / 1000);
+            if (!(res instanceof Error) && res.restarts) restarts = res.restarts;
+            const phase = res instanceof Error ? "" : ` · ${res.phase || statusName(res)}`;
+            const line = `health ${waited}s/${limit}s${restarts ? ` · restarts ${restarts}` : ""}${phase}`;
+            onEvent(logEvent("health", line, name));
+          },
         );
-        let h: Health;
+        if (status.restarts) restarts = status.restarts;
         if (status.status === HealthStatus_Status.SERVING) h = { status: "SERVING" };
         else if (isDefinitiveFailure(status)) {
           h = {
@@ -403,13 +491,16 @@ async function checkHealth(
             error: status.message || `health status ${statusName(status)}`,
           };
         }
-        health.set(name, h);
-        onEvent(stageEvent(h.status === "SERVING" ? "done" : "failed", name, h.status));
       } catch (err) {
         if (signal?.aborted) return;
-        health.set(name, { status: "NOT_SERVING", error: errorMessage(err) });
-        onEvent(stageEvent("failed", name, errorMessage(err)));
+        h = { status: "NOT_SERVING", error: errorMessage(err) };
       }
+      if (restarts) h.restarts = restarts;
+      // Fail fast with the reason: main()'s last lines are what the user needs next.
+      if (h.status !== "SERVING")
+        h.logs = await stages.recentLogs(target, cpCerts, FAILURE_LOG_LINES).catch(() => undefined);
+      health.set(name, h);
+      onEvent(stageEvent(h.status === "SERVING" ? "done" : "failed", name, h.error ?? h.status));
     }),
   );
   throwIfInterrupted(signal, "the health check");
@@ -453,22 +544,35 @@ async function recordRelease(
   });
 }
 
+export interface PlanReport extends DeployReport {
+  plan: PlanSummary;
+  /** Deployed services the repos file no longer lists: a deploy removes them. */
+  removed: string[];
+  /** True when nothing could be prepared and nothing was deployed: terraform did not run. */
+  skipped: boolean;
+}
+
 export async function planDeploy(
   config: Config,
   req: DeployRequest,
   onEvent: EventSink = noopSink,
+  signal?: AbortSignal,
   stages: Stages = realStages,
-): Promise<DeployReport & { plan: PlanSummary }> {
+): Promise<PlanReport> {
   if (req.services.length === 0) throw new UsageError("nothing to plan: the service list is empty");
   assertUniqueNames(req.services);
   config = await stages.preflight(config, req.project, onEvent);
   return withProjectLock(config, req.project, "plan", async () => {
-    const prepared = await prepareAndPlan(config, stages, req, onEvent);
+    const prepared = await prepareAndPlan(config, stages, req, onEvent, signal, undefined, "plan");
     await rm(prepared.plan.planFile, { force: true });
+    for (const o of prepared.outcomes)
+      if (o.ok) onEvent(stageEvent("done", o.spec.name, prepared.actions.get(o.spec.name)?.text));
     return {
       project: req.project,
       services: prepared.outcomes.map((o) => serviceReport(o, prepared)),
       plan: prepared.plan,
+      removed: prepared.removed,
+      skipped: prepared.skipped,
     };
   });
 }

@@ -8,8 +8,9 @@ import { IacError, errorMessage } from "../kernel/errors.js";
 import { InterruptedError } from "../platform/interrupt.js";
 import { dockerClient } from "../platform/docker.js";
 import { type EventSink, logEvent, noopSink, stageEvent } from "../kernel/events.js";
-import { readStackVars, tfvarsPath } from "../stack/tfvars.js";
+import { projectDir, readStackVars, tfvarsPath } from "../stack/tfvars.js";
 import * as tf from "../stack/terraform.js";
+import { unknownProject } from "./known-projects.js";
 import { ensureNetwork, removeNetworkIfUnused } from "./network.js";
 import { prepareState, withProjectLock } from "./project.js";
 import { destroySwarm } from "./swarm-destroy.js";
@@ -83,4 +84,55 @@ export async function destroy(
     onEvent(stageEvent("done", undefined, `destroyed project ${project}`));
     return { removed };
   });
+}
+
+/** What `iac destroy` would remove: the project's containers (by label) and unused networks. */
+export interface DestroyTargets {
+  project: string;
+  containers: string[];
+  networks: string[];
+  /** The network the project is on when it stays (other projects use it, or it is not ours). */
+  keptNetwork?: string;
+  /** Services in the project's state (what Terraform manages). */
+  services: string[];
+}
+
+/**
+ * Lists what destroy would remove; an unknown project (no state, nothing labelled) is a
+ * NotFoundError naming the known ones, and nothing is created for it.
+ */
+export async function destroyTargets(config: Config, project: string): Promise<DestroyTargets> {
+  const label = `io.iac.project=${project}`;
+  const docker = dockerClient(config);
+  const vars = await readStackVars(projectDir(config, project));
+  const containers = (await docker.listContainers({ all: true, filters: { label: [label] } }))
+    .map((c) => c.Names[0]?.replace(/^\//, "") ?? c.Id)
+    .sort();
+  const legacy = (await docker.listNetworks({ filters: { label: [label] } })).map((n) => n.Name);
+  if (!vars && containers.length === 0 && legacy.length === 0)
+    throw await unknownProject(config, project, "destroy");
+  // The shared network goes too when only this project's containers are on it.
+  const shared = vars?.network_name ?? config.network;
+  const networks = [...legacy];
+  let keptNetwork: string | undefined;
+  const info = (await docker
+    .getNetwork(shared)
+    .inspect()
+    .catch(() => undefined)) as
+    { Labels?: Record<string, string>; Containers?: Record<string, { Name?: string }> } | undefined;
+  if (info && !legacy.includes(shared)) {
+    const ours = info.Labels?.["io.iac.shared"] === "true";
+    const others = Object.values(info.Containers ?? {}).filter(
+      (c) => !containers.includes(c.Name ?? ""),
+    );
+    if (ours && others.length === 0) networks.push(shared);
+    else keptNetwork = shared;
+  }
+  return {
+    project,
+    containers,
+    networks: networks.sort(),
+    ...(keptNetwork !== undefined && { keptNetwork }),
+    services: Object.keys(vars?.services ?? {}).sort(),
+  };
 }

@@ -1,10 +1,17 @@
-// `iac logs` / GET /services/:name/logs: a service's log lines from its runner (StreamLogs).
+// `iac logs` / GET /services/:name/logs: services' log lines from their runners (StreamLogs).
 import type { Config } from "../kernel/config.js";
 import { runtimeClient, streamLogs as streamRuntimeLogs } from "../runtime/client.js";
 import { NotFoundError } from "../kernel/errors.js";
 import { controlPlaneCerts, deployedServices } from "./project.js";
 import { serviceSpiffeId } from "../mesh/pki.js";
-import { swarmLogs } from "./swarm-status.js";
+import { deployedSwarmServices, swarmLogs } from "./swarm-status.js";
+
+export interface ServiceLogLine {
+  service: string;
+  ts: string;
+  msg: string;
+  stream: string;
+}
 
 export async function streamLogs(
   config: Config,
@@ -14,28 +21,58 @@ export async function streamLogs(
   onLine: (l: { ts: string; msg: string; stream: string }) => void,
   signal: AbortSignal,
 ): Promise<void> {
-  if (config.target === "swarm") return swarmLogs(config, project, service, opts, onLine, signal);
-  const services = await deployedServices(config, project);
-  const svc = services[service];
-  if (!svc) {
-    throw new NotFoundError(
-      `no service '${service}' in project '${project}'`,
-      `deployed services: ${Object.keys(services).join(", ") || "(none)"}`,
+  await streamProjectLogs(config, project, [service], opts, onLine, signal);
+}
+
+/**
+ * Lines of several services (every deployed one when `services` is empty), merged as they
+ * arrive. Each runner's buffer is read in parallel; a line carries its service's name.
+ */
+export async function streamProjectLogs(
+  config: Config,
+  project: string,
+  services: string[],
+  opts: { tail: number; follow: boolean },
+  onLine: (l: ServiceLogLine) => void,
+  signal: AbortSignal,
+): Promise<string[]> {
+  if (config.target === "swarm") {
+    const all = await deployedSwarmServices(config, project);
+    const names = services.length ? services : [...all].sort();
+    await Promise.all(
+      names.map((name) =>
+        swarmLogs(config, project, name, opts, (l) => onLine({ service: name, ...l }), signal),
+      ),
     );
+    return names;
+  }
+  const deployed = await deployedServices(config, project);
+  const names = services.length ? services : Object.keys(deployed).sort();
+  for (const name of names) {
+    if (!deployed[name])
+      throw new NotFoundError(
+        `no service '${name}' in project '${project}'`,
+        `deployed services: ${Object.keys(deployed).join(", ") || "(none)"}`,
+      );
   }
   const certs = await controlPlaneCerts(config);
-  const client = runtimeClient(
-    {
-      host: "127.0.0.1",
-      port: svc.host_port,
-      serverName: service,
-      spiffeId: serviceSpiffeId(project, service),
-    },
-    certs,
+  await Promise.all(
+    names.map(async (name) => {
+      const client = runtimeClient(
+        {
+          host: "127.0.0.1",
+          port: deployed[name]!.host_port,
+          serverName: name,
+          spiffeId: serviceSpiffeId(project, name),
+        },
+        certs,
+      );
+      try {
+        await streamRuntimeLogs(client, opts, (l) => onLine({ service: name, ...l }), signal);
+      } finally {
+        client.close();
+      }
+    }),
   );
-  try {
-    await streamRuntimeLogs(client, opts, onLine, signal);
-  } finally {
-    client.close();
-  }
+  return names;
 }

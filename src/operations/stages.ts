@@ -10,11 +10,11 @@ import type { EventSink } from "../kernel/events.js";
 import type { BuiltImage, CertPaths, Entrypoint, ServiceSpec, Source } from "../kernel/types.js";
 import { detectEntrypoint } from "../detect/entrypoint.js";
 import type { HealthStatus } from "../gen/controlplane.js";
-import { buildImage } from "../image/build.js";
+import { buildImage, imageExists, imageTag } from "../image/build.js";
+import { dockerClient } from "../platform/docker.js";
 import { type EnvoyPeer, writeEnvoyConfig } from "../mesh/envoy.js";
-import { ensureServiceCert } from "../mesh/pki.js";
-import { waitForServing } from "../runtime/client.js";
-import { serviceSpiffeId } from "../mesh/pki.js";
+import { ensureServiceCert, serviceSpiffeId } from "../mesh/pki.js";
+import { recentLogs, waitForServing } from "../runtime/client.js";
 import { fetchSource } from "../source/fetch.js";
 import * as tf from "../stack/terraform.js";
 import { ensureNetwork } from "./network.js";
@@ -43,6 +43,13 @@ export interface Stages {
     entrypoint: Entrypoint,
     ctx: StageContext,
   ): Promise<BuiltImage>;
+  /** `plan`: the tag a build would produce (a content hash) and whether it exists; no build. */
+  imageTag(
+    spec: ServiceSpec,
+    source: Source,
+    entrypoint: Entrypoint,
+    ctx: StageContext,
+  ): Promise<{ tag: string; exists: boolean }>;
   /** The service's leaf cert (host paths). */
   certs(spec: ServiceSpec, ctx: StageContext): Promise<Pick<CertPaths, "certFile" | "caFile">>;
   /** The sidecar config (host path), once the stack's members are known. */
@@ -54,7 +61,7 @@ export interface Stages {
   controlPlaneCerts(config: Config): Promise<CertPaths>;
   terraform: {
     init(run: tf.TerraformRun): Promise<void>;
-    plan(run: tf.TerraformRun): Promise<tf.PlanSummary>;
+    plan(run: tf.TerraformRun, opts?: { varFile?: string }): Promise<tf.PlanSummary>;
     apply(run: tf.TerraformRun, planFile: string): Promise<void>;
   };
   waitForServing(
@@ -63,7 +70,24 @@ export interface Stages {
     certs: CertPaths,
     deadlineMs: number,
     signal?: AbortSignal,
+    onAttempt?: (attempt: number, result: HealthStatus | Error) => void,
   ): Promise<HealthStatus>;
+  /** main()'s last `lines` output lines from the runner's buffer. */
+  recentLogs(
+    target: { port: number; service: string; project?: string },
+    certs: CertPaths,
+    lines: number,
+  ): Promise<string[]>;
+}
+
+/** The runner of a deployed service, as the control plane dials it (mTLS, SPIFFE id checked). */
+function runtimeTarget(target: { port: number; service: string; project?: string }) {
+  return {
+    host: "127.0.0.1",
+    port: target.port,
+    serverName: target.service,
+    spiffeId: target.project ? serviceSpiffeId(target.project, target.service) : undefined,
+  };
 }
 
 export const realStages: Stages = {
@@ -85,6 +109,12 @@ export const realStages: Stages = {
       onEvent,
       signal,
     }),
+  async imageTag(spec, source, entrypoint, { config }) {
+    const docker = dockerClient(config);
+    const opts = { config, service: spec.name, slug: spec.slug, source, entrypoint, docker };
+    const { tag } = await imageTag(opts);
+    return { tag, exists: await imageExists(docker, tag) };
+  },
   certs: (spec, { config, project }) =>
     ensureServiceCert({
       secretsDir: config.secretsDir,
@@ -121,18 +151,7 @@ export const realStages: Stages = {
       }
     },
   },
-  waitForServing: (target, certs, deadlineMs, signal) =>
-    waitForServing(
-      {
-        host: "127.0.0.1",
-        port: target.port,
-        serverName: target.service,
-        spiffeId: target.project ? serviceSpiffeId(target.project, target.service) : undefined,
-      },
-      certs,
-      {
-        deadlineMs,
-        signal,
-      },
-    ),
+  waitForServing: (target, certs, deadlineMs, signal, onAttempt) =>
+    waitForServing(runtimeTarget(target), certs, { deadlineMs, signal, onAttempt }),
+  recentLogs: (target, certs, lines) => recentLogs(runtimeTarget(target), certs, lines),
 };

@@ -94,7 +94,7 @@ export async function deploySwarm(
     for (const s of req.services) onEvent(stageEvent("queued", s.name, s.slug.raw));
     const ctx = { config, project, onEvent, signal };
     const outcomes: Outcome[] = await mapLimit(req.services, config.concurrency, (spec) =>
-      prepareService(realStages, ctx, spec),
+      prepareService(realStages, ctx, spec, "deploy"),
     );
     const previous = await readSwarmVars(dir);
     const services: Record<string, SwarmService> = {};

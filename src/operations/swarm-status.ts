@@ -234,7 +234,7 @@ async function taskHealthOnce(
   return rows;
 }
 
-async function deployedSwarmServices(config: Config, project: string): Promise<string[]> {
+export async function deployedSwarmServices(config: Config, project: string): Promise<string[]> {
   const vars = await readSwarmVars(swarmDir(config, project));
   if (!vars) {
     throw new NotFoundError(

@@ -101,15 +101,29 @@ function callError(err: ServiceError, what: string): RuntimeCallError {
   });
 }
 
-/** One HealthCheck call with a deadline. */
-export function healthCheck(client: RuntimeClient, deadlineMs: number): Promise<HealthStatus> {
+/** One HealthCheck call with a deadline; an abort cancels the call at once. */
+export function healthCheck(
+  client: RuntimeClient,
+  deadlineMs: number,
+  signal?: AbortSignal,
+): Promise<HealthStatus> {
   return new Promise((resolve, reject) => {
-    client.healthCheck(
+    if (signal?.aborted) return reject(signal.reason as Error);
+    const onAbort = () => {
+      call.cancel();
+      reject(signal!.reason as Error);
+    };
+    const call = client.healthCheck(
       {},
       new Metadata(),
       { deadline: new Date(Date.now() + deadlineMs) },
-      (err, res) => (err ? reject(callError(err, "HealthCheck failed")) : resolve(res)),
+      (err, res) => {
+        signal?.removeEventListener("abort", onAbort);
+        if (err) reject(callError(err, "HealthCheck failed"));
+        else resolve(res);
+      },
     );
+    signal?.addEventListener("abort", onAbort, { once: true });
   });
 }
 
@@ -231,4 +245,26 @@ export function streamLogs(
     });
     call.on("end", () => done());
   });
+}
+
+/** The last `lines` lines of main()'s output (the runner's buffer), within `timeoutMs`. */
+export async function recentLogs(
+  target: RuntimeTarget,
+  certs: CertPaths,
+  lines: number,
+  timeoutMs = 3_000,
+): Promise<string[]> {
+  const client = runtimeClient(target, certs);
+  const out: string[] = [];
+  try {
+    await streamLogs(
+      client,
+      { tail: lines, follow: false },
+      (l) => out.push(l.msg),
+      AbortSignal.timeout(timeoutMs),
+    );
+  } finally {
+    client.close();
+  }
+  return out.slice(-lines);
 }

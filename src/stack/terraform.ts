@@ -2,7 +2,8 @@
 // streaming its output line by line. argv arrays only; no shell.
 import { spawn } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
-import { rm } from "node:fs/promises";
+import { readFile, readdir, rm, writeFile } from "node:fs/promises";
+import { createHash } from "node:crypto";
 import path from "node:path";
 import { createInterface } from "node:readline";
 import type { Config } from "../kernel/config.js";
@@ -33,6 +34,8 @@ export interface PlanSummary {
   destroy: number;
   /** Addresses of containers the plan would delete or replace. */
   containersRecreated: string[];
+  /** Every resource the plan touches: address (e.g. docker_container.app["api"]) and actions. */
+  resources?: { address: string; actions: string[] }[];
 }
 
 const PROVIDER_HINT =
@@ -162,7 +165,35 @@ export async function terraformVersion(config: Config): Promise<string> {
   return (JSON.parse(stdout) as { terraform_version: string }).terraform_version;
 }
 
+/**
+ * What `terraform init` depends on: the module's .tf files, the lock file, the CLI config and
+ * the binary. When it matches what the last successful init recorded, init is skipped: it is
+ * as slow as a plan, and `iac plan` should cost about what `terraform plan` costs.
+ */
+async function initStamp(ctx: TerraformRun): Promise<string> {
+  const h = createHash("sha256");
+  h.update(ctx.config.terraform.bin)
+    .update("\0")
+    .update(ctx.config.terraform.cliConfig ?? "");
+  for (const name of (await readdir(ctx.dir)).sort()) {
+    if (!name.endsWith(".tf") && name !== ".terraform.lock.hcl") continue;
+    h.update("\0")
+      .update(name)
+      .update("\0")
+      .update(await readFile(path.join(ctx.dir, name)));
+  }
+  return h.digest("hex");
+}
+
 export async function init(ctx: TerraformRun): Promise<void> {
+  const stampFile = path.join(ctx.dir, ".terraform", "iac-init.stamp");
+  const stamp = await initStamp(ctx);
+  if ((await readFile(stampFile, "utf8").catch(() => "")) === stamp) return;
+  await runInit(ctx);
+  await writeFile(stampFile, await initStamp(ctx));
+}
+
+async function runInit(ctx: TerraformRun): Promise<void> {
   const args = ["init", "-input=false", "-no-color", "-upgrade=false"];
   try {
     await run(ctx, args);
@@ -181,11 +212,13 @@ export async function init(ctx: TerraformRun): Promise<void> {
 /** Plans into <dir>/tfplan; `changes` is false when terraform reports no changes. */
 export async function plan(
   ctx: TerraformRun,
-  opts: { destroy?: boolean } = {},
+  opts: { destroy?: boolean; varFile?: string } = {},
 ): Promise<PlanSummary> {
   const planFile = path.join(ctx.dir, "tfplan");
   const args = ["plan", "-input=false", "-no-color", "-detailed-exitcode", `-out=${planFile}`];
   if (opts.destroy) args.push("-destroy");
+  // Given after the auto-loaded terraform.tfvars.json, its values win (`iac plan`).
+  if (opts.varFile) args.push(`-var-file=${opts.varFile}`);
   const { code } = await run(ctx, args, { okCodes: [0, 2] });
   const summary: PlanSummary = {
     changes: code === 2,
@@ -194,6 +227,7 @@ export async function plan(
     change: 0,
     destroy: 0,
     containersRecreated: [],
+    resources: [],
   };
   if (!summary.changes) return summary;
   const { stdout } = await run(ctx, ["show", "-json", "-no-color", planFile], { capture: true });
@@ -202,6 +236,8 @@ export async function plan(
   };
   for (const rc of doc.resource_changes ?? []) {
     const actions = rc.change.actions;
+    if (!actions.every((a) => a === "no-op" || a === "read"))
+      summary.resources!.push({ address: rc.address, actions });
     if (actions.includes("create")) summary.add++;
     if (actions.includes("update")) summary.change++;
     if (actions.includes("delete")) summary.destroy++;

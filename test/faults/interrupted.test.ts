@@ -15,7 +15,8 @@ import {
 } from "./harness.js";
 
 const p = new FaultProject();
-const DEPLOY = ["deploy", "--file", "repos.yaml"];
+// -v: the test watches terraform's progress lines, which a quiet deploy does not print.
+const DEPLOY = ["deploy", "--file", "repos.yaml", "-v"];
 
 beforeAll(async () => {
   await p.setup({ a: SERVE, b: SERVE });
@@ -114,7 +115,7 @@ describe("fault: interrupted operations converge", () => {
   });
 
   it("destroy sweeps every labelled resource even when terraform fails", async () => {
-    const res = await p.iac(["destroy"], { IAC_TERRAFORM_BIN: "/bin/false" });
+    const res = await p.iac(["destroy", "--yes"], { IAC_TERRAFORM_BIN: "/bin/false" });
     expect(res.code, res.stderr).toBe(1);
     expect(res.stderr).toMatch(/terraform .*failed/);
     expect(res.stderr).toMatch(/swept/);

@@ -201,7 +201,7 @@ describe("iac deploy end to end with Envoy sidecars (the default path)", () => {
   });
 
   it("iac destroy removes every container and the network of the project", async () => {
-    await p.iac("destroy");
+    await p.iac("destroy", "--yes");
     expect(await p.containers(true)).toEqual([]);
     const nets = await docker.listNetworks({ filters: { name: [p.network] } });
     expect(nets.filter((n) => n.Name === p.network)).toEqual([]);

@@ -199,9 +199,9 @@ describe("operator lifecycle (two projects, releases, rollback, prune, adopt)", 
   });
 
   it("the network stays while a project uses it and goes with the last one", async () => {
-    await iac("destroy", "-p", projectB);
+    await iac("destroy", "-p", projectB, "--yes");
     await expect(docker.getNetwork(network).inspect()).resolves.toBeTruthy();
-    await iac("destroy", "-p", projectA);
+    await iac("destroy", "-p", projectA, "--yes");
     await expect(docker.getNetwork(network).inspect()).rejects.toThrow();
   });
 });

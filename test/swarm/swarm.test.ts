@@ -201,7 +201,7 @@ describe.skipIf(why !== undefined)("swarm target (3 engines in network namespace
   });
 
   it("destroy leaves nothing of the project on any node", async () => {
-    const r = await iac("destroy");
+    const r = await iac("destroy", "--yes");
     expect(r.code, r.stderr).toBe(0);
     const label = `io.iac.project=${project}`;
     const manager = node("n1");

@@ -50,6 +50,12 @@ function fakeStages(failing: string[] = []) {
       if (failing.includes(s.name)) throw new IacError(`build of ${s.name} failed`, "fix it");
       return { tag: `iac/${s.name}:new`, id: "sha256:x", built: true };
     },
+    imageTag: async (s) => {
+      calls.push(`tag ${s.name}`);
+      if (failing.includes(s.name)) throw new IacError(`tag of ${s.name} failed`, "fix it");
+      return { tag: `iac/${s.name}:new`, exists: false };
+    },
+    recentLogs: async () => ["last line"],
     certs: async () => {
       await writeFile(certFile, "cert");
       return { certFile, caFile: certFile };
@@ -177,9 +183,14 @@ describe("deploy orchestrator (fake stages)", () => {
       config,
       { project: "p", services: [spec("a"), spec("b")] },
       undefined,
+      undefined,
       stages,
     );
     expect(calls).toContain("terraform plan");
+    // Plan without builds: tags only.
+    expect(calls.filter((c) => c.startsWith("build"))).toEqual([]);
+    expect(calls).toContain("tag a");
+    expect(r.services[0]).toMatchObject({ build: "would build", action: { text: "+ new" } });
     expect(calls).not.toContain("terraform apply");
     expect(calls.some((c) => c.startsWith("health"))).toBe(false);
     expect(r.services.map((s) => s.status)).toEqual(["NOT_SERVING", "FAILED"]);

@@ -20,7 +20,7 @@ describe("error catalogue", () => {
   it.each([
     ["UsageError", new UsageError("x"), 2, 400, "invalid_request", GrpcStatus.INVALID_ARGUMENT],
     ["ConfigError", new ConfigError("x"), 2, 500, "config_error", GrpcStatus.FAILED_PRECONDITION],
-    ["NotFoundError", new NotFoundError("x"), 1, 404, "not_found", GrpcStatus.NOT_FOUND],
+    ["NotFoundError", new NotFoundError("x"), 2, 404, "not_found", GrpcStatus.NOT_FOUND],
     ["LockedError", new LockedError("x"), 1, 409, "project_busy", GrpcStatus.ABORTED],
     [
       "SupabaseUnavailableError",

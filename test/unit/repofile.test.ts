@@ -53,7 +53,7 @@ describe("loadReposFile", () => {
       `bad-port-${value.replace(/\W/g, "_")}.yaml`,
       `services:\n  - slug: gh:acme/api\n    port: ${value}\n`,
     );
-    expect(err.message).toMatch(/entry 0 \(gh:acme\/api\)/);
+    expect(err.message).toMatch(/entry 1 \(gh:acme\/api\)/);
     expect(err.message).toMatch(message);
     expect(err.hint).toMatch(/port: 8080/);
   });
@@ -116,18 +116,18 @@ describe("loadReposFile", () => {
     [
       "entrykey.yaml",
       "services:\n  - slug: gh:a/b\n    entrypiont: x\n",
-      /entry 0 \(gh:a\/b\): unknown key 'entrypiont'/,
+      /entry 1 \(gh:a\/b\): unknown key 'entrypiont'/,
     ],
-    ["noslug.yaml", "services:\n  - name: x\n", /entry 0 \(no slug\): 'slug' is required/],
+    ["noslug.yaml", "services:\n  - name: x\n", /entry 1 \(no slug\): 'slug' is required/],
     [
       "badslug.yaml",
       "- gh:a/b\n- gh:a/b#--exec=x\n",
-      /badslug\.yaml: entry 1 \(gh:a\/b#--exec=x\): invalid slug .*starts with '-'/,
+      /badslug\.yaml: entry 2 \(gh:a\/b#--exec=x\): invalid slug .*starts with '-'/,
     ],
     [
       "badname.yaml",
       "services:\n  - {slug: gh:a/b, name: Bad_Name}\n",
-      /entry 0 \(gh:a\/b\): name "Bad_Name" is not a DNS label/,
+      /entry 1 \(gh:a\/b\): name "Bad_Name" is not a DNS label/,
     ],
     ["badenv.yaml", "services:\n  - {slug: gh:a/b, env: {1X: y}}\n", /env name '1X'/],
     ["badenv2.yaml", "services:\n  - {slug: gh:a/b, env: {X: [1]}}\n", /env X must be a string/],
@@ -183,7 +183,7 @@ describe("parseServiceList (API bodies)", () => {
   it("names the origin and honours allowFile=false", () => {
     expect(() =>
       parseServiceList({ slugs: ["file:/etc"] }, "request body", "/", { allowFile: false }),
-    ).toThrow(/request body: entry 0 \(file:\/etc\): invalid slug .*not accepted here/);
+    ).toThrow(/request body: entry 1 \(file:\/etc\): invalid slug .*not accepted here/);
     expect(parseServiceList({ services: [{ slug: "gh:a/b" }] }, "request body", "/")[0]!.name).toBe(
       "b",
     );

@@ -100,7 +100,7 @@ describe("parseSlug: rejected input names the slug and the problem", () => {
     ["git+https://host", /no repository path/],
     ["file:-rf", /starts with '-'/],
     ["file://host/x", /absolute path/],
-    ["https://github.com/o/r", /unknown form/],
+    ["https://github.com/o/r", /a GitHub URL, not a slug/],
   ])("%j", (raw, problem) => {
     let err: unknown;
     try {
@@ -143,5 +143,24 @@ describe("serviceNameFor", () => {
     for (const s of ["A", "0", "-", "ü-ñ", "a--b", "x".repeat(200)]) {
       expect(toDnsLabel(s)).toMatch(/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/);
     }
+  });
+});
+
+describe("parseSlug: GitHub URLs get a gh: suggestion", () => {
+  it.each([
+    ["https://github.com/o/r", "gh:o/r"],
+    ["https://github.com/o/r.git", "gh:o/r"],
+    ["github.com/acme/api/", "gh:acme/api"],
+    ["https://github.com/acme/api/tree/v1.2", "gh:acme/api#v1.2"],
+  ])("%s -> did you mean %s?", (raw, suggestion) => {
+    const err = (() => {
+      try {
+        parseSlug(raw);
+      } catch (e) {
+        return e;
+      }
+    })() as UsageError;
+    expect(err).toBeInstanceOf(UsageError);
+    expect(err.hint).toBe(`did you mean ${suggestion}?`);
   });
 });

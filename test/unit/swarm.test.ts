@@ -33,7 +33,7 @@ describe("repos file: replicas and placement", () => {
   ])("rejects replicas %j naming the entry", (replicas, msg) => {
     expect(() => parse({ services: [{ slug: "gh:o/a", replicas }] })).toThrow(msg);
     expect(() => parse({ services: [{ slug: "gh:o/a", replicas }] })).toThrow(
-      /repos\.yaml: entry 0 \(gh:o\/a\)/,
+      /repos\.yaml: entry 1 \(gh:o\/a\)/,
     );
   });
 
