@@ -13,10 +13,11 @@
 //   root-executable-main         an executable file `main` at the root    -> ./main
 // Otherwise EntrypointError lists every candidate considered and how to override.
 import path from "node:path";
-import { parse as parseToml, TomlError } from "smol-toml";
 import { IacError } from "../kernel/errors.js";
 import type { Entrypoint, EntrypointKind, Source } from "../kernel/types.js";
-import { SourceTree } from "./tree.js";
+import { type ProjectModel, ProjectFileError, readProject } from "./project.js";
+import type { SourceTree } from "./tree.js";
+export { parseIni } from "./project.js";
 
 export class EntrypointError extends IacError {
   override name = "EntrypointError";
@@ -38,7 +39,9 @@ const MAX_TEXT = 4 * 1024 * 1024;
 const IDENT = "[A-Za-z_][A-Za-z0-9_]*";
 const DOTTED = `${IDENT}(?:\\.${IDENT})*`;
 /** `module:attr` (attr may be dotted), optionally followed by `[extras]`. */
-const OBJECT_REF_RE = new RegExp(`^\\s*(${DOTTED})\\s*:\\s*(${DOTTED})\\s*(?:\\[[^\\]]*\\])?\\s*$`);
+const OBJECT_REF_RE = new RegExp(
+  `^\\s*(${DOTTED})\\s*:\\s*(${DOTTED})\\s*(?:\\[([^\\]]*)\\])?\\s*$`,
+);
 const SCRIPT_NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._+-]*$/;
 const PKG_NAME_RE = new RegExp(`^${IDENT}$`);
 
@@ -145,44 +148,6 @@ export function analyzeMainPy(src: string): MainPyFacts {
 }
 
 // ---------------------------------------------------------------------------------------------
-// setup.cfg
-
-/**
- * A minimal INI reader with configparser's defaults (the format setuptools reads): `[section]`
- * headers, `key = value` or `key: value`, keys lowercased, indented lines continue the previous
- * value, whole-line `#`/`;` comments. Written here rather than adding a dependency because we
- * need exactly one multi-line value and must keep file order, which a generic parser may not.
- */
-export function parseIni(text: string): Map<string, Map<string, string>> {
-  const sections = new Map<string, Map<string, string>>();
-  let current: Map<string, string> | undefined;
-  let lastKey: string | undefined;
-  for (const rawLine of text.replace(/\r\n?/g, "\n").split("\n")) {
-    if (/^\s*[#;]/.test(rawLine)) continue;
-    const header = /^\[([^\]]+)\]\s*$/.exec(rawLine);
-    if (header) {
-      const name = header[1]!.trim();
-      current = sections.get(name) ?? new Map();
-      sections.set(name, current);
-      lastKey = undefined;
-      continue;
-    }
-    if (!current) continue;
-    if (/^\s/.test(rawLine) || rawLine === "") {
-      if (lastKey !== undefined && rawLine.trim() !== "")
-        current.set(lastKey, `${current.get(lastKey)}\n${rawLine.trim()}`);
-      continue;
-    }
-    const kv = /^([^=:]+?)\s*[=:]\s*(.*)$/.exec(rawLine);
-    if (kv) {
-      lastKey = kv[1]!.trim().toLowerCase();
-      current.set(lastKey, kv[2]!.trim());
-    }
-  }
-  return sections;
-}
-
-// ---------------------------------------------------------------------------------------------
 // detection
 
 interface Scan {
@@ -190,6 +155,8 @@ interface Scan {
   tree: SourceTree;
   source: Source;
   dir: string;
+  /** pyproject.toml / setup.cfg, parsed once and shared with the image build. */
+  project: ProjectModel;
   pyproject?: Toml;
   considered: string[];
 }
@@ -206,19 +173,8 @@ function argvFrom(value: unknown, where: string): string[] {
   return argv;
 }
 
-async function installable(scan: Scan): Promise<boolean> {
-  const p = scan.pyproject ?? (await loadPyproject(scan.tree, scan.dir));
-  if (
-    p &&
-    (isRecord(p.project) ||
-      isRecord(p["build-system"]) ||
-      isRecord((p.tool as Toml | undefined)?.poetry))
-  )
-    return true;
-  return (
-    (await scan.tree.kind(path.join(scan.dir, "setup.py"))) === "file" ||
-    (await scan.tree.kind(path.join(scan.dir, "setup.cfg"))) === "file"
-  );
+function installable(scan: Scan): boolean {
+  return scan.project.installable;
 }
 
 /** An override's kind follows from its argv; local files it names must exist. */
@@ -246,7 +202,7 @@ async function fromOverride(
       );
   } else kind = "console-script";
   const installProject =
-    (kind === "console-script" || kind === "python-module") && (await installable(scan));
+    (kind === "console-script" || kind === "python-module") && installable(scan);
   return { kind, argv, rule, installProject };
 }
 
@@ -304,28 +260,22 @@ async function consoleScript(
     throw new EntrypointError(
       `${where}: script '${name}' refers to module '${m[1]}', which is not in the source (looked for ${looked.join(", ")})`,
     );
-  return { kind: "console-script", argv: [name], rule, installProject: true };
+  const extras = (m[3] ?? "")
+    .split(",")
+    .map((x) => x.trim())
+    .filter(Boolean);
+  return {
+    kind: "console-script",
+    argv: [name],
+    rule,
+    installProject: true,
+    ...(extras.length ? { extras } : {}),
+  };
 }
 
 function firstEntry(table: Record<string, unknown>): [string, unknown] | undefined {
   // smol-toml builds tables in file order; JS keeps string keys in insertion order.
   return Object.entries(table)[0];
-}
-
-async function loadPyproject(tree: SourceTree, dir: string): Promise<Toml | undefined> {
-  const text = await tree.readText(path.join(dir, "pyproject.toml"), MAX_TEXT);
-  if (text === undefined) return undefined;
-  try {
-    return parseToml(text) as Toml;
-  } catch (err) {
-    const at = err instanceof TomlError ? `:${err.line}:${err.column}` : "";
-    const first = (err as Error).message.split("\n")[0];
-    throw new EntrypointError(
-      `pyproject.toml${at}: invalid TOML: ${first}`,
-      [],
-      "fix pyproject.toml (it is also needed to build the image)",
-    );
-  }
 }
 
 async function ruleRootFiles(scan: Scan): Promise<Entrypoint | undefined> {
@@ -403,12 +353,12 @@ async function ruleScripts(scan: Scan): Promise<Entrypoint | undefined> {
     }
     scan.considered.push("pyproject.toml [tool.poetry.scripts]: absent or empty");
   }
-  const cfg = await scan.tree.readText(path.join(scan.dir, "setup.cfg"), MAX_TEXT);
+  const cfg = scan.project.setupCfg;
   if (cfg === undefined) {
     scan.considered.push("setup.cfg [options.entry_points] console_scripts: no setup.cfg");
     return undefined;
   }
-  const value = parseIni(cfg).get("options.entry_points")?.get("console_scripts");
+  const value = cfg.get("options.entry_points")?.get("console_scripts");
   const line = value
     ?.split("\n")
     .map((l) => l.trim())
@@ -495,7 +445,14 @@ async function ruleExecutable(scan: Scan): Promise<Entrypoint | undefined> {
  * split into argv). Throws EntrypointError listing every candidate when nothing matches.
  */
 export async function detectEntrypoint(source: Source, override?: string[]): Promise<Entrypoint> {
-  const scan: Scan = { source, dir: source.dir, considered: [], tree: new SourceTree(source.root) };
+  let project: ProjectModel;
+  try {
+    project = await readProject(source);
+  } catch (err) {
+    if (err instanceof ProjectFileError) throw new EntrypointError(err.message, [], err.hint);
+    throw err;
+  }
+  const scan: Scan = { source, dir: source.dir, considered: [], tree: project.tree, project };
   if ((await scan.tree.kind(source.dir)) !== "dir")
     throw new EntrypointError(`source folder ${source.dir} does not exist`);
   if (override && override.length > 0)
@@ -505,7 +462,7 @@ export async function detectEntrypoint(source: Source, override?: string[]): Pro
       "override-repos-file",
       "repos file",
     );
-  scan.pyproject = await loadPyproject(scan.tree, source.dir);
+  scan.pyproject = project.pyproject;
   const iac = (scan.pyproject?.tool as Toml | undefined)?.iac;
   if (isRecord(iac) && iac.entrypoint !== undefined) {
     const where = "pyproject.toml [tool.iac]";

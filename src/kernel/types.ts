@@ -81,6 +81,8 @@ export interface Entrypoint {
   rule: string;
   /** The image must `pip install` the project (console scripts, src/ layouts). */
   installProject: boolean;
+  /** Extras the entrypoint asks for (`name = pkg.cli:main [web]`): their dependencies are installed. */
+  extras?: string[];
 }
 
 /** A built (or reused) app image. */

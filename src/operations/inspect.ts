@@ -2,6 +2,7 @@
 // service failing is reported in its result and never stops the others.
 import type { Config } from "../kernel/config.js";
 import { detectEntrypoint } from "../detect/entrypoint.js";
+import { deriveVersion } from "../detect/version.js";
 import { errorMessage, formatError } from "../kernel/errors.js";
 import { type EventSink, noopSink, stageEvent } from "../kernel/events.js";
 import { fetchSource } from "../source/fetch.js";
@@ -18,6 +19,8 @@ export interface InspectResult {
   /** The port the app serves its peers on (from the repos file). */
   port?: number;
   commit?: string;
+  /** The version handed to the build (from a version tag, else 0.0.0+g<sha>): detect/version.ts. */
+  version?: string;
   entrypoint?: { kind: EntrypointKind; argv: string[]; rule: string };
   installProject?: boolean;
   /** Container limits the service will get (repos file `resources:` over the defaults). */
@@ -45,6 +48,7 @@ export async function inspectService(
     onEvent(stageEvent("fetch", spec.name, spec.slug.raw));
     const source = await fetchSource(spec.slug, { config, service: spec.name, onEvent, signal });
     result.commit = source.commit;
+    result.version = deriveVersion(spec.slug.ref, source.commit).version;
     result.source = source;
     onEvent(
       stageEvent("detect", spec.name, `commit ${source.commit.slice(0, 12)} (${source.via})`),
@@ -74,7 +78,7 @@ export async function inspectServices(
 
 type InspectJsonService = Pick<
   InspectResult,
-  "name" | "slug" | "ref" | "port" | "commit" | "entrypoint" | "resources" | "error"
+  "name" | "slug" | "ref" | "port" | "commit" | "version" | "entrypoint" | "resources" | "error"
 >;
 
 /** The JSON document of `iac inspect --output json` (DESIGN.md). */
@@ -89,6 +93,7 @@ export function inspectJson(results: InspectResult[]): { services: InspectJsonSe
       };
       if (r.port !== undefined) out.port = r.port;
       if (r.commit) out.commit = r.commit;
+      if (r.version) out.version = r.version;
       if (r.entrypoint) out.entrypoint = r.entrypoint;
       if (r.error !== undefined) out.error = r.error;
       return out;

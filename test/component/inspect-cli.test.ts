@@ -174,9 +174,11 @@ describe("iac inspect", () => {
         // `port:` from the repos file (the port the app serves its peers on) is shown when set.
         const port = name === "repos-override" ? ["port"] : [];
         expect(Object.keys(svc).sort()).toEqual(
-          ["commit", "entrypoint", "name", ...port, "ref", "resources", "slug"].sort(),
+          ["commit", "entrypoint", "name", ...port, "ref", "resources", "slug", "version"].sort(),
         );
         if (port.length) expect(svc.port).toBe(8000);
+        // No version tag at `main`: the version handed to the build comes from the commit.
+        expect(svc.version).toBe(`0.0.0+g${repos[i]!.commit.slice(0, 7)}`);
         // Default container limits (issue 11), shown so they can be reviewed before a deploy.
         expect(svc.resources).toEqual({ memory: "512m", cpus: 1, pids: 256 });
       }
