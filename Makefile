@@ -10,7 +10,7 @@ DEMO_FILE ?= examples/demo.yaml
 # Where scripts/bootstrap.sh puts a terraform it had to build (only used when none is on PATH).
 export PATH := $(PATH):$(or $(IAC_CACHE_DIR),$(HOME)/.cache/iac-wrapper)/bin
 
-.PHONY: help bootstrap provision images deps proto proto-check test test-unit test-component test-integration test-faults test-swarm test-runner fmt lint plan apply deploy destroy health demo demo-destroy bench
+.PHONY: help bootstrap provision images deps build proto proto-check test test-unit test-component test-integration test-faults test-swarm test-runner fmt lint plan apply deploy destroy health demo demo-destroy bench
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -24,6 +24,9 @@ provision:
 
 deps: ## Node and Python deps only
 	@bash scripts/bootstrap.sh node python
+
+build: ## compile src/ to dist/ (what bin/iac.js runs; also done by bootstrap and every target)
+	@node scripts/build.mjs
 
 proto: deps ## regenerate TS and Python code from proto/controlplane.proto
 	@bash scripts/gen-proto.sh

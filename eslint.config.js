@@ -3,7 +3,17 @@ import tseslint from "typescript-eslint";
 
 export default tseslint.config(
   {
-    ignores: ["node_modules", "coverage", "dist", ".iac", ".venv", "src/gen", "runner", "secrets"],
+    ignores: [
+      "node_modules",
+      "coverage",
+      "dist",
+      ".dist-*",
+      ".iac",
+      ".venv",
+      "src/gen",
+      "runner",
+      "secrets",
+    ],
   },
   js.configs.recommended,
   ...tseslint.configs.recommended,

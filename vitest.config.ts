@@ -5,6 +5,8 @@ export default defineConfig({
     reporters: ["default"],
     // A temp IAC_STATE_DIR per test process: tests never touch ~/.local/state/iac-wrapper.
     setupFiles: ["test/helpers/state-dir.ts"],
+    // The CLI tests spawn run the compiled dist/: built here when src/ changed.
+    globalSetup: ["test/helpers/build-dist.ts"],
     coverage: {
       provider: "v8",
       include: ["src/**/*.ts"],

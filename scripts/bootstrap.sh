@@ -136,6 +136,8 @@ node_deps() {
   else
     log "node deps: up to date"
   fi
+  # The compiled CLI (dist/) that bin/iac.js runs; rebuilt only when src/ changed.
+  node scripts/build.mjs --if-stale --quiet || die "could not build dist/ (see above)"
 }
 
 python_deps() {

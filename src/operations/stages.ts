@@ -92,8 +92,13 @@ function runtimeTarget(target: { port: number; service: string; project?: string
 
 export const realStages: Stages = {
   async preflight(config, project, onEvent) {
-    await ensureNetwork(config, config.network); // the module reads it as a data source
-    await assertAdoptable(config, project);
+    // The local module reads the shared network as a data source and adopts containers found
+    // without state; the swarm module owns its project's overlay network (a bridge network of the
+    // same name would block it) and its tasks' containers are Swarm's, not state-less leftovers.
+    if (config.target !== "swarm") {
+      await ensureNetwork(config, config.network);
+      await assertAdoptable(config, project);
+    }
     return resolveImages(config, onEvent);
   },
   fetch: (spec, { config, onEvent, signal }) =>

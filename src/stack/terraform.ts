@@ -1,14 +1,13 @@
 // Runs terraform (init / plan / apply / destroy / output) in a project's working directory,
 // streaming its output line by line. argv arrays only; no shell.
-import { spawn } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import { readFile, readdir, rm, writeFile } from "node:fs/promises";
 import { createHash } from "node:crypto";
 import path from "node:path";
-import { createInterface } from "node:readline";
 import type { Config } from "../kernel/config.js";
 import { childEnv } from "../kernel/config.js";
 import { IacError, ToolError } from "../kernel/errors.js";
+import { type ProcessResult, runProcess } from "../platform/exec.js";
 import { InterruptedError, abortReason } from "../platform/interrupt.js";
 
 export class TerraformError extends IacError {
@@ -64,98 +63,66 @@ async function run(
   const okCodes = opts.okCodes ?? [0];
   const bin = ctx.config.terraform.bin;
   ctx.signal?.throwIfAborted();
-  return new Promise((resolve, reject) => {
+  const what = `terraform ${args[0]}`;
+  let res: ProcessResult;
+  try {
     // Its own process group: a Ctrl-C on the terminal reaches iac only, which forwards exactly
     // one SIGINT (two would make terraform exit at once, without saving its state).
-    const child = spawn(bin, [...args], {
+    res = await runProcess([bin, ...args], {
       cwd: ctx.dir,
       env: tfEnv(ctx.config, ctx.dir),
-      stdio: ["ignore", "pipe", "pipe"],
-      detached: true,
+      signal: ctx.signal,
+      abortWith: "SIGINT",
+      hardSignal: ctx.hardSignal,
+      onAbortSent: (sig, pid) =>
+        ctx.onLine?.(
+          sig === "SIGKILL"
+            ? `iac: sending SIGKILL to ${what} (pid ${pid})`
+            : `iac: sending ${sig} to ${what} (pid ${pid}) and waiting for it to stop`,
+        ),
+      stdout: opts.capture ? "capture" : "lines",
+      onLine: ctx.onLine,
+      tailLines: 30,
     });
-    const what = `terraform ${args[0]}`;
-    const send = (sig: NodeJS.Signals) => {
-      if (child.pid === undefined || child.exitCode !== null) return;
-      try {
-        process.kill(-child.pid, sig);
-      } catch {
-        child.kill(sig);
-      }
-    };
-    const onAbort = () => {
-      ctx.onLine?.(`iac: sending SIGINT to ${what} (pid ${child.pid}) and waiting for it to stop`);
-      send("SIGINT");
-    };
-    const onHard = () => {
-      ctx.onLine?.(`iac: sending SIGKILL to ${what} (pid ${child.pid})`);
-      send("SIGKILL");
-    };
-    ctx.signal?.addEventListener("abort", onAbort, { once: true });
-    ctx.hardSignal?.addEventListener("abort", onHard, { once: true });
-    const cleanup = () => {
-      ctx.signal?.removeEventListener("abort", onAbort);
-      ctx.hardSignal?.removeEventListener("abort", onHard);
-    };
-    let stdout = "";
-    const tail: string[] = [];
-    const onLine = (line: string) => {
-      tail.push(line);
-      if (tail.length > 30) tail.shift();
-      ctx.onLine?.(line);
-    };
-    if (opts.capture) child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
-    else createInterface({ input: child.stdout }).on("line", onLine);
-    createInterface({ input: child.stderr }).on("line", onLine);
-    child.on("error", (err: NodeJS.ErrnoException) => {
-      cleanup();
-      if (err.code === "ENOENT") {
-        reject(
-          new ToolError(
-            `terraform not found (tried '${bin}')`,
-            "run `make bootstrap` (uses an installed terraform or builds OpenTofu from the Go module proxy), or set IAC_TERRAFORM_BIN",
-          ),
-        );
-      } else reject(err);
-    });
-    child.on("close", (code, signal) => {
-      cleanup();
-      if (ctx.signal?.aborted) {
-        const how =
-          code === null
-            ? `terraform was killed by ${signal}`
-            : `terraform stopped (exit ${code}) and saved its state`;
-        return reject(new InterruptedError(what, abortReason(ctx.signal), how));
-      }
-      if (code === null) {
-        return reject(
-          new TerraformError(
-            `${what} was killed by ${signal} (not by iac): resources it created may be missing from ` +
-              `its state\n${tail.slice(-10).join("\n")}`,
-            "run the same command again: resources outside the state are reconciled first",
-          ),
-        );
-      }
-      const exit = code;
-      if (okCodes.includes(exit)) return resolve({ code: exit, stdout, tail });
-      const text = tail.join("\n");
-      const providerMissing =
-        !LOCK_CHECKSUM_MISMATCH.test(text) &&
-        /registry\.terraform\.io\/kreuzwerker\/docker|Failed to query available provider packages|provider registry/i.test(
-          text,
-        ) &&
-        args[0] === "init";
-      reject(
-        providerMissing
-          ? new ToolError(
-              `terraform init could not find the kreuzwerker/docker provider:\n${text}`,
-              PROVIDER_HINT,
-            )
-          : new TerraformError(
-              `terraform ${args[0]} failed (exit ${exit}):\n${tail.slice(-15).join("\n")}`,
-            ),
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT")
+      throw new ToolError(
+        `terraform not found (tried '${bin}')`,
+        "run `make bootstrap` (uses an installed terraform or builds OpenTofu from the Go module proxy), or set IAC_TERRAFORM_BIN",
       );
-    });
-  });
+    throw err;
+  }
+  const { code, signal, output: tail } = res;
+  if (ctx.signal?.aborted) {
+    const how =
+      code === null
+        ? `terraform was killed by ${signal}`
+        : `terraform stopped (exit ${code}) and saved its state`;
+    throw new InterruptedError(what, abortReason(ctx.signal), how);
+  }
+  if (code === null) {
+    throw new TerraformError(
+      `${what} was killed by ${signal} (not by iac): resources it created may be missing from ` +
+        `its state\n${tail.slice(-10).join("\n")}`,
+      "run the same command again: resources outside the state are reconciled first",
+    );
+  }
+  if (okCodes.includes(code)) return { code, stdout: res.stdout.toString("utf8"), tail };
+  const text = tail.join("\n");
+  const providerMissing =
+    !LOCK_CHECKSUM_MISMATCH.test(text) &&
+    /registry\.terraform\.io\/kreuzwerker\/docker|Failed to query available provider packages|provider registry/i.test(
+      text,
+    ) &&
+    args[0] === "init";
+  throw providerMissing
+    ? new ToolError(
+        `terraform init could not find the kreuzwerker/docker provider:\n${text}`,
+        PROVIDER_HINT,
+      )
+    : new TerraformError(
+        `terraform ${args[0]} failed (exit ${code}):\n${tail.slice(-15).join("\n")}`,
+      );
 }
 
 export async function terraformVersion(config: Config): Promise<string> {

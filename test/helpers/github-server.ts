@@ -217,6 +217,9 @@ export async function startGitHubServer(
     const out: Buffer[] = [];
     child.stdout.on("data", (d: Buffer) => out.push(d));
     child.stderr.resume();
+    // http-backend may exit before reading the request body (a refused or malformed request):
+    // the EPIPE that follows is that answer arriving early, not a server fault.
+    child.stdin.on("error", () => undefined);
     child.stdin.end(body);
     child.on("close", () => {
       const all = Buffer.concat(out);
