@@ -121,6 +121,17 @@ def to_pb_line(line: Line) -> pb.LogLine:
     return pb.LogLine(ts=ts, msg=line.msg, stream=line.stream)
 
 
+def skipped_line(count: int, kept: int) -> pb.LogLine:
+    """The marker a follower gets in place of lines evicted before it read them."""
+    ts = Timestamp()
+    ts.GetCurrentTime()
+    return pb.LogLine(
+        ts=ts,
+        msg=f"[iac-runner] {count} lines skipped: the reader fell behind (the buffer keeps the last {kept})",
+        stream="runner",
+    )
+
+
 def to_pb_status(cfg: RunnerConfig, argv: list[str], state: State) -> pb.HealthStatus:
     msg = pb.HealthStatus(
         status=pb.HealthStatus.SERVING if state.serving else pb.HealthStatus.NOT_SERVING,
@@ -163,6 +174,10 @@ class RuntimeServicer(pb_grpc.RuntimeServicer):
                 return
             while context.is_active() and not self.closing.is_set() and not self.buf.closed:
                 for line in self.buf.after(seq, timeout=_FOLLOW_POLL_S):
+                    # The reader fell behind the ring buffer (a slow consumer holds the stream
+                    # back): the evicted lines are gone, and the reader is told how many.
+                    if line.seq > seq + 1:
+                        yield skipped_line(line.seq - seq - 1, self.buf.max_lines)
                     seq = line.seq
                     yield to_pb_line(line)
         finally:

@@ -256,3 +256,37 @@ def test_missing_tls_files_are_named(harness, tmp_path):
     server = RuntimeServer(replace(sup.cfg), sup, sup.buf)
     with pytest.raises(TlsFilesError, match="ca.pem"):
         server.start()
+
+
+def test_follow_that_falls_behind_gets_a_skipped_marker(served):
+    # A reader that stops reading while main() prints far more than the buffer (100 lines here)
+    # and the transport's flow-control windows hold: when it reads again, the evicted lines are
+    # replaced by one marker with their count, and nothing else is missing.
+    code = (
+        "import time\ntime.sleep(0.5)\n"
+        "for i in range(2000):\n    print(f'n {i} ' + 'x' * 300, flush=True)\ntime.sleep(30)"
+    )
+    sup, rt, _ = served(code)
+    call = rt.StreamLogs(pb.LogRequest(tail=1, follow=True), timeout=20)
+    # The stream is open; its first line is the runner's "started main()" (main() then sleeps).
+    assert next(call).stream == "runner"
+    wait_for(lambda: any(line.msg.startswith("n 1999 ") for line in sup.buf.tail()), what="n 1999")
+    seen: list[pb.LogLine] = []
+    for line in call:
+        seen.append(line)
+        if line.msg.startswith("n 1999 "):
+            break
+    call.cancel()
+    markers = [i for i, line in enumerate(seen) if "lines skipped" in line.msg]
+    assert len(markers) >= 1
+    for at in markers:
+        assert seen[at].stream == "runner"
+        skipped = int(seen[at].msg.split()[1])
+        earlier = [int(x.msg.split()[1]) for x in seen[:at] if x.msg.startswith("n ")]
+        before = earlier[-1] if earlier else -1  # the first lines can be the skipped ones
+        after = next(int(x.msg.split()[1]) for x in seen[at + 1 :] if x.msg.startswith("n "))
+        assert after - before - 1 == skipped, "the marker counts exactly the missing lines"
+    numbered = [int(line.msg.split()[1]) for line in seen if line.msg.startswith("n ")]
+    skipped_total = sum(int(seen[at].msg.split()[1]) for at in markers)
+    assert numbered == sorted(set(numbered)) and numbered[-1] == 1999
+    assert len(numbered) + skipped_total == 2000, "every line is read or counted as skipped"

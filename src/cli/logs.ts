@@ -3,6 +3,7 @@
 import type { Command } from "commander";
 import { UsageError } from "../kernel/errors.js";
 import { type ServiceLogLine, streamProjectLogs } from "../operations/logs.js";
+import { WritableFlow } from "./backpressure.js";
 import { palette } from "./style.js";
 import { stripControls } from "./termtext.js";
 import {
@@ -99,16 +100,31 @@ export function registerLogsCommand(program: Command): void {
           else process.stdout.write(text(l));
         };
         const abort = new AbortController();
-        const stop = () => abort.abort();
+        let interrupted = false;
+        const stop = () => {
+          interrupted = true;
+          abort.abort();
+        };
+        // The reader went away (`| head`): stop quietly, like a pipeline expects.
+        const gone = (err: NodeJS.ErrnoException) => {
+          if (err.code !== "EPIPE") throw err;
+          abort.abort();
+        };
         process.once("SIGINT", stop);
         process.once("SIGTERM", stop);
+        process.stdout.on("error", gone);
         let names: string[];
         try {
           names = await streamProjectLogs(
             config,
             config.project,
             services,
-            { tail: since !== undefined && tail === 100 ? 0 : tail, follow },
+            {
+              tail: since !== undefined && tail === 100 ? 0 : tail,
+              follow,
+              // Backpressure: a slow reader pauses the streams instead of growing this process.
+              ...(follow && { flow: new WritableFlow(process.stdout) }),
+            },
             onLine,
             abort.signal,
           );
@@ -116,6 +132,13 @@ export function registerLogsCommand(program: Command): void {
           process.off("SIGINT", stop);
           process.off("SIGTERM", stop);
         }
+        if (abort.signal.aborted) {
+          // Ctrl-C ends it now, also when stdout still holds lines a stalled reader never takes.
+          process.exitCode = interrupted ? 130 : 0;
+          setTimeout(() => process.exit(), 200).unref();
+          return;
+        }
+        process.stdout.off("error", gone);
         if (follow) return;
         // Without --follow: one document (json) or the merged lines in time order.
         collected.sort((a, b) => a.ts.localeCompare(b.ts));

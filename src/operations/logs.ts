@@ -1,6 +1,6 @@
 // `iac logs` / GET /services/:name/logs: services' log lines from their runners (StreamLogs).
 import type { Config } from "../kernel/config.js";
-import { runtimeClient, streamLogs as streamRuntimeLogs } from "../runtime/client.js";
+import { type LogFlow, runtimeClient, streamLogs as streamRuntimeLogs } from "../runtime/client.js";
 import { NotFoundError } from "../kernel/errors.js";
 import { controlPlaneCerts, deployedServices } from "./project.js";
 import { serviceSpiffeId } from "../mesh/pki.js";
@@ -32,7 +32,8 @@ export async function streamProjectLogs(
   config: Config,
   project: string,
   services: string[],
-  opts: { tail: number; follow: boolean },
+  /** flow: pause reading while the consumer is full (backpressure, local target). */
+  opts: { tail: number; follow: boolean; flow?: LogFlow },
   onLine: (l: ServiceLogLine) => void,
   signal: AbortSignal,
 ): Promise<string[]> {

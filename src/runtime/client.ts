@@ -215,10 +215,20 @@ export async function waitForServing(
   );
 }
 
+/**
+ * A consumer that can be full (stdout into a slow pipe): the stream pauses while `full()` and
+ * resumes when `onDrain` calls back. gRPC's flow control then holds the runner back, whose ring
+ * buffer drops the oldest lines and tells the reader how many ("N lines skipped").
+ */
+export interface LogFlow {
+  full(): boolean;
+  onDrain(resume: () => void): void;
+}
+
 /** Streams log lines (`tail` first, then new ones while `follow`) until the end or abort. */
 export function streamLogs(
   client: RuntimeClient,
-  opts: { tail: number; follow: boolean; service?: string },
+  opts: { tail: number; follow: boolean; service?: string; flow?: LogFlow },
   onLine: (line: { ts: string; msg: string; stream: string }) => void,
   signal?: AbortSignal,
 ): Promise<void> {
@@ -229,16 +239,29 @@ export function streamLogs(
       tail: opts.tail,
       follow: opts.follow,
     });
-    const onAbort = () => call.cancel();
-    signal?.addEventListener("abort", onAbort, { once: true });
     const done = (err?: Error) => {
       signal?.removeEventListener("abort", onAbort);
       if (err) reject(err);
       else resolve();
     };
-    call.on("data", (line: LogLine) =>
-      onLine({ ts: (line.ts ?? new Date()).toISOString(), msg: line.msg, stream: line.stream }),
-    );
+    // Ends at once, also while paused (a paused stream would hold its end behind unread data).
+    const onAbort = () => {
+      call.cancel();
+      done();
+    };
+    signal?.addEventListener("abort", onAbort, { once: true });
+    let paused = false;
+    call.on("data", (line: LogLine) => {
+      onLine({ ts: (line.ts ?? new Date()).toISOString(), msg: line.msg, stream: line.stream });
+      if (!paused && opts.flow?.full()) {
+        paused = true;
+        call.pause();
+        opts.flow.onDrain(() => {
+          paused = false;
+          call.resume();
+        });
+      }
+    });
     call.on("error", (err: ServiceError) => {
       if (err.code === GrpcStatus.CANCELLED && signal?.aborted) done();
       else done(callError(err, "StreamLogs failed"));
