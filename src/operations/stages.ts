@@ -103,7 +103,7 @@ export const realStages: Stages = {
   },
   fetch: (spec, { config, onEvent, signal }) =>
     fetchSource(spec.slug, { config, service: spec.name, onEvent, signal }),
-  detect: (source, spec) => detectEntrypoint(source, spec.entrypoint),
+  detect: (source, spec) => detectEntrypoint(source, spec),
   build: (spec, source, entrypoint, { config, onEvent, signal }) =>
     buildImage({
       config,
