@@ -107,7 +107,7 @@ export function inspectJson(results: InspectResult[]): { services: InspectJsonSe
       if (r.commit) out.commit = r.commit;
       if (r.version) out.version = r.version;
       if (r.entrypoint) out.entrypoint = r.entrypoint;
-      if (r.build) out.build = r.build;
+      if (r.build === "dockerfile") out.build = r.build; // only then: the contract stays as it was
       if (r.error !== undefined) out.error = r.error;
       return out;
     }),
