@@ -383,6 +383,6 @@ describe("repos file: entrypoint {process}, build, labels, telemetry", () => {
     [{ labels: { "bad key": "x" } }, /not a label name/],
   ])("refuses %j with the entry named", (entry, re) => {
     expect(() => parse(entry)).toThrow(re);
-    expect(() => parse(entry)).toThrow(/repos.yaml: entry 0 \(gh:acme\/shop\)/);
+    expect(() => parse(entry)).toThrow(/repos.yaml: entry 1 \(gh:acme\/shop\)/);
   });
 });
