@@ -20,7 +20,9 @@ import {
 import { DOCKERFILE_NAME, TEMPLATE_FILE, renderDockerfile } from "./dockerfile.js";
 import { NO_IGNORE_RULES, parseDockerignore } from "./dockerignore.js";
 import { SourceTree } from "../detect/tree.js";
-import { type TarEntry, collectDir, fileEntry, tarStream } from "./context.js";
+import { type TarEntry, collectDir, fileEntry } from "./context.js";
+import { engineBuild } from "./engine-build.js";
+import { buildFromOwnDockerfile, ownDockerfileTag } from "./own-dockerfile.js";
 import { baseImageId, runnerVersion } from "./tag.js";
 import { readProject, unbuildableReason } from "../detect/project.js";
 import { deriveVersion, pretendVersionVar } from "../detect/version.js";
@@ -61,14 +63,6 @@ export interface BuildOptions {
   docker?: Docker;
   /** Ignore Docker's layer cache (benchmarks: a truly cold build). */
   noCache?: boolean;
-}
-
-interface BuildMessage {
-  stream?: string;
-  status?: string;
-  error?: string;
-  errorDetail?: { message?: string };
-  aux?: { ID?: string };
 }
 
 interface TagParts {
@@ -151,10 +145,17 @@ export async function imageExists(docker: Docker, tag: string): Promise<boolean>
   }
 }
 
+/** The tag a build would produce, for either kind of build (generated or own Dockerfile). */
+export async function plannedTag(opts: BuildOptions): Promise<string> {
+  if (opts.entrypoint.dockerfile) return (await ownDockerfileTag(opts)).tag;
+  return (await imageTag(opts)).tag;
+}
+
 export async function buildImage(opts: BuildOptions): Promise<BuiltImage> {
   const { config, service, slug, source, entrypoint } = opts;
   const emit = (line: string) => opts.onEvent?.(logEvent("build", line, service));
   const docker = opts.docker ?? dockerClient(config);
+  if (entrypoint.dockerfile) return buildFromOwnDockerfile({ ...opts, docker }, emit);
   const { tag, dockerfile, app, baseId, version, versionVar } = await imageTag({
     ...opts,
     docker,
@@ -255,42 +256,21 @@ export async function buildImage(opts: BuildOptions): Promise<BuiltImage> {
     IAC_VERSION_VAR: versionVar,
   };
   emit(`building ${tag} FROM ${config.baseImage} (${entries.length} context entries)`);
-  const stream = await docker.buildImage(tarStream(entries), {
-    t: tag,
-    dockerfile: DOCKERFILE_NAME,
-    buildargs,
-    labels: opts.labels,
-    rm: true,
-    forcerm: true,
-    nocache: opts.noCache ?? false,
-    abortSignal: opts.signal,
-  } as Docker.ImageBuildOptions);
-
-  const last: string[] = [];
-  let step: string | undefined;
-  let failure: string | undefined;
-  let id: string | undefined;
-  await new Promise<void>((resolve, reject) => {
-    docker.modem.followProgress(
-      stream,
-      (err: Error | null) => (err ? reject(err) : resolve()),
-      (msg: BuildMessage) => {
-        if (msg.error) failure = msg.errorDetail?.message ?? msg.error;
-        if (msg.aux?.ID) id = msg.aux.ID;
-        const text = msg.stream ?? msg.status ?? msg.error;
-        if (!text) return;
-        for (const line of text.split(/\r?\n/)) {
-          if (!line.trim()) continue;
-          if (/^Step \d+\/\d+ : /.test(line)) step = line;
-          last.push(line);
-          if (last.length > 30) last.shift();
-          emit(line);
-        }
-      },
-    );
-  }).catch((err: Error) => {
-    failure ??= err.message;
-  });
+  const { failure, step, last, id } = await engineBuild(
+    docker,
+    entries,
+    {
+      t: tag,
+      dockerfile: DOCKERFILE_NAME,
+      buildargs,
+      labels: opts.labels,
+      rm: true,
+      forcerm: true,
+      nocache: opts.noCache ?? false,
+      abortSignal: opts.signal,
+    } as Docker.ImageBuildOptions,
+    emit,
+  );
   if (failure) {
     throw new BuildError(
       `image build for ${service} failed${step ? ` at ${step}` : ""}: ${failure}\n--- last build output ---\n${last.slice(-12).join("\n")}`,
