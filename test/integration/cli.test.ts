@@ -111,11 +111,13 @@ describe("iac: consistent errors, flags and help (no Docker)", () => {
 
 const CRASHER = {
   "main.py": [
-    "import sys",
+    "import sys, time",
     "",
     "def main():",
     "    for i in range(30):",
     '        print(f"crash line {i}", flush=True)',
+    // stdout and stderr are two pipes: a pause keeps the stderr line after the stdout ones.
+    "    time.sleep(0.5)",
     '    print("giving up: no config", file=sys.stderr, flush=True)',
     "    return 3",
     "",
