@@ -61,6 +61,21 @@ export default defineConfig({
           hookTimeout: 300_000,
         },
       },
+      // Issue 18: schemathesis against GET /openapi.json of a real `iac serve` on loopback
+      // (~1 min): `make test-contract`, which .ci/run runs after `make test`.
+      ...(process.env.IAC_CONTRACT_TEST === "1"
+        ? [
+            {
+              extends: true as const,
+              test: {
+                name: "contract",
+                include: ["test/contract/**/*.test.ts"],
+                testTimeout: 300_000,
+                hookTimeout: 120_000,
+              },
+            },
+          ]
+        : []),
       // Heavy (3 dockerd in network namespaces, ~8 min): only with `make test-swarm`.
       ...(process.env.IAC_SWARM_TEST === "1"
         ? [
