@@ -638,6 +638,16 @@ export const CORPUS: CorpusEntry[] = [
     inspect: { kind: "console-script", argv: ["rusty"], rule: "pyproject-project-scripts" },
     run: { buildError: /maturin[\s\S]*Rust/ },
   },
+  {
+    name: "no-wheel-dependency",
+    about: "a pin of a release that has no wheel for CPython 3.11 on Linux (sdist only)",
+    files: {
+      "main.py": appModule("never built", ["yaml"]) + MAIN_CALL,
+      "requirements.txt": "PyYAML==5.3.1\n",
+    },
+    inspect: { kind: "python-file", argv: ["python", "main.py"], rule: "root-main.py" },
+    run: { buildError: /no wheel of PyYAML==5\.3\.1 for CPython 3\.11 manylinux/ },
+  },
 ];
 
 /** The repos file entry of a corpus fixture (slug `gh:corpus/<name>[//subdir]#<tag|main>`). */
