@@ -12,7 +12,7 @@
 //   - `subdir` (monorepos), `tag` (the ref is that tag), `repos` (extra keys of the service's
 //     entry in the repos file, e.g. {entrypoint: "..."}).
 // test/component/corpus-inspect.test.ts asserts every entry through the real CLI;
-// test/integration/corpus-run.test.ts builds and runs the entries that have `run`.
+// test/corpus/corpus-run.test.ts builds and runs the entries that have `run`.
 import { type FixtureFiles, type FixtureRepo, createGitRepo } from "./git-fixtures.js";
 import type { GitHubServer } from "./github-server.js";
 

@@ -168,8 +168,9 @@ describe.skipIf(skipReason !== undefined)("the bundled repos.yaml (local copies)
         const want = EXPECTED[spec.name]!;
         const service = `bundled-${spec.name}`;
         const lines: string[] = [];
+        // A cache folder of this run's own: every fetch is a tarball, as on a first deploy.
         const source = await fetchSource(spec.slug, {
-          config,
+          config: { ...config, cacheDir: path.join(root.dir, "cache") },
           service,
           onEvent: (e) => void (e.type === "log" && lines.push(e.line)),
         });
