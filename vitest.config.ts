@@ -76,6 +76,21 @@ export default defineConfig({
             },
           ]
         : []),
+      // The real-world corpus built and run (issue 12): ~15 image builds and runs, ~1 min warm,
+      // several cold or under load: `make test-corpus` (CI runs it after `make test`).
+      ...(process.env.IAC_CORPUS_TEST === "1"
+        ? [
+            {
+              extends: true as const,
+              test: {
+                name: "corpus",
+                include: ["test/corpus/**/*.test.ts"],
+                testTimeout: 600_000,
+                hookTimeout: 900_000,
+              },
+            },
+          ]
+        : []),
       // Heavy (3 dockerd in network namespaces, ~8 min): only with `make test-swarm`.
       ...(process.env.IAC_SWARM_TEST === "1"
         ? [
