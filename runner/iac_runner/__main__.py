@@ -73,7 +73,27 @@ def _instrument_app(sup: Supervisor) -> None:
     sup.event(f"OpenTelemetry auto-instrumentation of main(): {'on, ' if p.enabled else 'off: '}{p.reason}")
 
 
+def import_grpc_lean() -> None:
+    """Import grpc without Python's `ssl` module (issue 14: the runner's idle memory).
+
+    grpc's Cython core imports asyncio for grpc.aio, which the runner does not use, and asyncio
+    imports `ssl`, which maps OpenSSL: about 4 MiB resident for nothing, since gRPC brings its
+    own TLS (BoringSSL). So `ssl` is unavailable while grpc loads (asyncio then lacks TLS
+    support) and importable again right after, for whatever needs it later (an OTLP exporter
+    over https).
+    """
+    if "grpc" in sys.modules or "ssl" in sys.modules:
+        return
+    sys.modules["ssl"] = None  # type: ignore[assignment]  # makes `import ssl` raise ImportError
+    try:
+        import grpc  # noqa: F401
+    finally:
+        if sys.modules.get("ssl", 0) is None:
+            del sys.modules["ssl"]
+
+
 def run(argv: list[str], cfg: RunnerConfig) -> int:
+    import_grpc_lean()
     from . import telemetry
     from .logbuf import LogBuffer
     from .server import RuntimeServer, TlsFilesError
@@ -165,6 +185,7 @@ def probe_envoy(cfg: RunnerConfig, timeout_s: float = 3.0) -> int:
 def probe(cfg: RunnerConfig, timeout_s: float = 3.0) -> int:
     if cfg.envoy_config and probe_envoy(cfg, timeout_s) != 0:
         return 1
+    import_grpc_lean()
     import grpc
     from grpc_health.v1 import health_pb2, health_pb2_grpc
 
