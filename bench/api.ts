@@ -8,8 +8,11 @@
 //                                        against the local Supabase server each time
 // /services uses a fixed in-memory health answer so the numbers are the API + auth cost,
 // not gRPC health checks of deployed services.
+// The load generator runs in its own process (bench/loadgen.mjs).
 // Usage: npx tsx bench/api.ts   (BENCH_SECONDS per scenario, default 5; BENCH_CONNECTIONS, 10)
-import { createRequire } from "node:module";
+import { execFile } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
 import { pino } from "pino";
 import { loadConfig } from "../src/kernel/config.js";
 import { operations, type Pipeline } from "../src/api/pipeline.js";
@@ -18,22 +21,16 @@ import { startFakeSupabase } from "../test/helpers/supabase-server.js";
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 10);
+const execFileP = promisify(execFile);
 
-// autocannon ships no types; the part used here:
 interface AutocannonResult {
   requests: { average: number; total: number };
   latency: { p50: number; p99: number };
   non2xx: number;
+  errors: number;
 }
-type Autocannon = (opts: {
-  url: string;
-  headers: Record<string, string>;
-  connections: number;
-  duration: number;
-  pipelining: number;
-  requests?: Array<{ setupRequest: (req: { headers: Record<string, string> }) => unknown }>;
-}) => Promise<AutocannonResult>;
-const autocannon = createRequire(import.meta.url)("autocannon") as Autocannon;
+
+const LOADGEN = fileURLToPath(new URL("./loadgen.mjs", import.meta.url));
 
 interface Row {
   scenario: string;
@@ -45,34 +42,23 @@ interface Row {
   note: string;
 }
 
-/** `tokens`: a pool cycled per request, so concurrent requests never share a verdict. */
+/**
+ * autocannon in a separate process (bench/loadgen.mjs), so the server keeps its core.
+ * `tokens`: a pool cycled per request, so concurrent requests never share a verdict.
+ */
 async function run(
   url: string,
   headers: Record<string, string>,
   tokens?: string[],
 ): Promise<AutocannonResult> {
-  let i = 0;
-  const requests = tokens
-    ? [
-        {
-          setupRequest: (req: { headers: Record<string, string> }) => {
-            req.headers = {
-              ...req.headers,
-              authorization: `Bearer ${tokens[i++ % tokens.length]}`,
-            };
-            return req;
-          },
-        },
-      ]
-    : undefined;
-  return autocannon({
-    url,
-    headers,
-    connections: CONNECTIONS,
-    duration: SECONDS,
-    pipelining: 1,
-    requests,
+  const job = JSON.stringify({ url, headers, tokens, seconds: SECONDS, connections: CONNECTIONS });
+  const child = execFileP(process.execPath, [LOADGEN], {
+    maxBuffer: 1 << 20,
+    timeout: (SECONDS + 60) * 1000,
   });
+  child.child.stdin?.end(job);
+  const { stdout } = await child;
+  return JSON.parse(stdout) as AutocannonResult;
 }
 
 function row(scenario: string, r: AutocannonResult, note = ""): Row {
@@ -113,7 +99,9 @@ async function main(): Promise<void> {
     const s = await createServer({
       config,
       pipeline: fixed,
-      logger: pino({ level: "silent" }),
+      logger: process.env.BENCH_LOG
+        ? pino({ level: "info" }, pino.destination("/dev/null"))
+        : pino({ level: "silent" }),
       auth: cacheTtlMs === undefined ? {} : { cacheTtlMs },
     });
     servers.push(s);
@@ -176,7 +164,7 @@ async function main(): Promise<void> {
     await sb.close();
   }
   console.log(
-    `admin API on loopback: ${CONNECTIONS} connections, ${SECONDS} s per scenario, client and server in one process (node ${process.version})`,
+    `admin API on loopback: ${CONNECTIONS} connections, ${SECONDS} s per scenario, load generator (autocannon) in its own process (node ${process.version})`,
   );
   console.table(rows);
 }

@@ -15,7 +15,8 @@ import {
   appTelemetryRequirements,
   appRequirements,
   RUNNER_DIR,
-  runnerRequirements,
+  BUILD_TOOLS,
+  runnerRuntimeRequirements,
   runnerWheelhouse,
   ensureWheelhouse,
 } from "./wheelhouse.js";
@@ -218,7 +219,8 @@ export async function buildImage(opts: BuildOptions): Promise<BuiltImage> {
     { name: "iac/wheels/runner", type: "dir", mode: 0o755 },
     { name: "iac/wheels/app", type: "dir", mode: 0o755 },
     { name: "iac/runner", type: "dir", mode: 0o755 },
-    fileEntry("iac/runner/requirements.txt", await runnerRequirements()),
+    fileEntry("iac/runner/requirements.txt", await runnerRuntimeRequirements()),
+    fileEntry("iac/runner/build-tools.txt", BUILD_TOOLS.join("\n") + "\n"),
     // Constraints pin versions in the image too (the runner's wheels are on the find-links
     // path as well, and pip would otherwise take the newest of both).
     fileEntry(

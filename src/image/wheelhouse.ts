@@ -204,12 +204,20 @@ export async function appTelemetryRequirements(): Promise<string> {
 
 /** The runner's requirement lines (runner/requirements.txt + BUILD_TOOLS), comments removed. */
 export async function runnerRequirements(): Promise<string> {
+  return [...(await runnerRuntimeLines()), ...BUILD_TOOLS].join("\n") + "\n";
+}
+
+/** What the runner's venv in the image gets: runner/requirements.txt only (no build tools). */
+export async function runnerRuntimeRequirements(): Promise<string> {
+  return (await runnerRuntimeLines()).join("\n") + "\n";
+}
+
+async function runnerRuntimeLines(): Promise<string[]> {
   const text = await readFile(path.join(RUNNER_DIR, "requirements.txt"), "utf8");
-  const lines = text
+  return text
     .split(/\r?\n/)
     .map((l) => l.replace(/(^|\s)#.*$/, "").trim())
     .filter(Boolean);
-  return [...lines, ...BUILD_TOOLS].join("\n") + "\n";
 }
 
 function inside(root: string, file: string): boolean {

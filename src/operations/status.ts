@@ -82,6 +82,21 @@ export interface ControlPlaneHealth {
   checks: Record<string, { ok: boolean; detail: string }>;
 }
 
+// `terraform version` starts a Go binary (~0.1 s of CPU): asked at most once a minute, so a
+// health endpoint under load does not spend a core on it. A failure is never remembered.
+const TF_VERSION_TTL_MS = 60_000;
+let tfVersion: { key: string; at: number; version: string } | undefined;
+
+async function terraformVersionCached(config: Config): Promise<string> {
+  const key = JSON.stringify([config.terraform.bin, config.terraform.cliConfig ?? ""]);
+  const now = Date.now();
+  if (tfVersion && tfVersion.key === key && now - tfVersion.at < TF_VERSION_TTL_MS)
+    return tfVersion.version;
+  const version = await tf.terraformVersion(config);
+  tfVersion = { key, at: now, version };
+  return version;
+}
+
 export async function controlPlaneHealth(config: Config): Promise<ControlPlaneHealth> {
   const checks: Record<string, { ok: boolean; detail: string }> = {};
   try {
@@ -91,7 +106,7 @@ export async function controlPlaneHealth(config: Config): Promise<ControlPlaneHe
     checks.docker = { ok: false, detail: errorMessage(err) };
   }
   try {
-    checks.terraform = { ok: true, detail: `terraform ${await tf.terraformVersion(config)}` };
+    checks.terraform = { ok: true, detail: `terraform ${await terraformVersionCached(config)}` };
   } catch (err) {
     checks.terraform = { ok: false, detail: errorMessage(err) };
   }
