@@ -1,6 +1,6 @@
 // iac deploy: the whole pipeline for a repos file, as one project.
 import { Option, type Command } from "commander";
-import { type DeployReport, deploy } from "../operations/deploy.js";
+import type { DeployReport } from "../operations/deploy.js";
 import { projectDir } from "../stack/tfvars.js";
 import { deployTable, failureDetails, terminalWidth } from "./report.js";
 import { RunLog } from "./runlog.js";
@@ -63,11 +63,12 @@ export function registerDeployCommand(program: Command): void {
     .option("--follow", "with --output json: stream NDJSON progress events, then the result")
     .option("-v, --verbose", "show image build and terraform output")
     .action(async (flags: PipelineFlags, cmd: Command) => {
+      const { deploy } = await import("../operations/deploy.js");
       const file = reposFile(flags.file, cmd);
-      const config = configFromFlags(flags);
+      const config = await configFromFlags(flags);
       const services = await readRepos(file, config.maxServices);
       const log = new RunLog(projectDir(config, config.project), "deploy");
-      const progress = progressFor(cmd, flags, log);
+      const progress = await progressFor(cmd, flags, log);
       let report: DeployReport;
       try {
         report = await withCancel((signal, hard) =>
@@ -92,7 +93,7 @@ export function registerDeployCommand(program: Command): void {
         if (flags.follow) process.stdout.write(JSON.stringify(doc) + "\n");
         else printJson(doc);
       } else {
-        const c = palette(colorFor(cmd, process.stderr));
+        const c = palette(await colorFor(cmd, process.stderr));
         // applied is undefined when terraform never ran (nothing could be prepared).
         if (report.applied !== undefined)
           process.stderr.write(

@@ -3,7 +3,7 @@
 import { createInterface } from "node:readline/promises";
 import type { Command } from "commander";
 import { UsageError } from "../kernel/errors.js";
-import { type DestroyTargets, destroy, destroyTargets } from "../operations/destroy.js";
+import type { DestroyTargets } from "../operations/destroy.js";
 import { networkOption } from "./deploy.js";
 import { palette } from "./style.js";
 import {
@@ -62,11 +62,12 @@ export function registerDestroyCommand(program: Command): void {
         },
         cmd: Command,
       ) => {
-        const config = configFromFlags(flags);
+        const { destroy, destroyTargets } = await import("../operations/destroy.js");
+        const config = await configFromFlags(flags);
         // The swarm target sweeps by label on the manager; destroySwarm names what it removed.
         const targets =
           config.target === "swarm" ? undefined : await destroyTargets(config, config.project);
-        const c = palette(colorFor(cmd, process.stderr));
+        const c = palette(await colorFor(cmd, process.stderr));
         if (!flags.yes) {
           if (!process.stdin.isTTY || !process.stderr.isTTY)
             throw new UsageError(
@@ -84,7 +85,7 @@ export function registerDestroyCommand(program: Command): void {
             return;
           }
         }
-        const progress = progressFor(cmd, { output: flags.output });
+        const progress = await progressFor(cmd, { output: flags.output });
         let result;
         try {
           result = await withCancel((signal, hard) =>

@@ -1,6 +1,6 @@
 // iac health: the runner's HealthCheck of every deployed service, over gRPC with mTLS.
 import type { Command } from "commander";
-import { health } from "../operations/status.js";
+
 import { table } from "./progress.js";
 import { terminalWidth } from "./report.js";
 import {
@@ -22,7 +22,8 @@ export function registerHealthCommand(program: Command): void {
     .addOption(targetOption())
     .addOption(outputOption())
     .action(async (flags: { project?: string; target?: string; output: OutputFormat }) => {
-      const config = configFromFlags(flags);
+      const { health } = await import("../operations/status.js");
+      const config = await configFromFlags(flags);
       const services = await health(config, config.project);
       if (flags.output === "json") printJson({ project: config.project, services });
       else if (config.target === "swarm")

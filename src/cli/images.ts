@@ -1,16 +1,9 @@
 // iac images: make sure the runtime images are there -- present -> docker pull -> local
 // substitute -- and say which is used and why. scripts/bootstrap.sh runs `iac images --record`.
 import { Option, type Command } from "commander";
-import { loadSystemConfig, readBootstrapRecord } from "../kernel/config.js";
+
 import { UsageError } from "../kernel/errors.js";
-import {
-  describeChoice,
-  dockerBackend,
-  ensureRuntimeImages,
-  type ImageRole,
-  rolesFor,
-  writeBootstrapRecord,
-} from "../image/runtime-images.js";
+import type { ImageRole } from "../image/runtime-images.js";
 import { outputOption, printJson, progress } from "./shared.js";
 
 interface ImagesFlags {
@@ -40,6 +33,9 @@ export function registerImagesCommand(program: Command): void {
     )
     .addOption(outputOption())
     .action(async (roleArgs: string[], flags: ImagesFlags) => {
+      const { loadSystemConfig, readBootstrapRecord } = await import("../kernel/config.js");
+      const { describeChoice, dockerBackend, ensureRuntimeImages, rolesFor, writeBootstrapRecord } =
+        await import("../image/runtime-images.js");
       const config = loadSystemConfig(
         { IAC_SIDECAR: flags.sidecar },
         { bootstrapRecord: !flags.record },

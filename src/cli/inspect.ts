@@ -1,8 +1,7 @@
 // iac inspect: resolve slugs, fetch and detect entrypoints (no Docker needed).
 import type { Command } from "commander";
-import { type InspectResult, inspectJson, inspectServices } from "../operations/inspect.js";
+import type { InspectResult } from "../operations/inspect.js";
 import { ProgressView, table } from "./progress.js";
-import { parseServiceList } from "../intake/repofile.js";
 import type { ServiceSpec } from "../kernel/types.js";
 import {
   configFromFlags,
@@ -43,9 +42,11 @@ export function registerInspectCommand(program: Command): void {
     .addOption(outputOption())
     .action(
       async (slugs: string[], flags: { file?: string; output: "text" | "json" }, cmd: Command) => {
+        const { inspectJson, inspectServices } = await import("../operations/inspect.js");
+        const { parseServiceList } = await import("../intake/repofile.js");
         // Slugs alone need no file; without slugs, --file or the default repos file.
         const file = slugs.length === 0 || flags.file ? reposFile(flags.file, cmd) : undefined;
-        const config = configFromFlags({});
+        const config = await configFromFlags({});
         const specs: ServiceSpec[] = [];
         if (file) specs.push(...(await readRepos(file)));
         if (slugs.length > 0) specs.push(...parseServiceList(slugs, "command line", process.cwd()));

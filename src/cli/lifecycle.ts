@@ -4,10 +4,7 @@
 // (-v shows every line; the whole run is kept under the state directory).
 import type { Command } from "commander";
 import { UsageError } from "../kernel/errors.js";
-import { overview } from "../operations/overview.js";
-import { history, prune, rollback } from "../operations/releases.js";
-import { adopt } from "../operations/adopt.js";
-import { assertProjectOnDisk } from "../operations/known-projects.js";
+
 import { projectDir } from "../stack/tfvars.js";
 import { logHint, networkOption } from "./deploy.js";
 import { table } from "./progress.js";
@@ -54,7 +51,8 @@ export function registerLifecycleCommands(program: Command): void {
     )
     .addOption(outputOption())
     .action(async (flags: { output: OutputFormat }) => {
-      const config = configFromFlags({});
+      const { overview } = await import("../operations/overview.js");
+      const config = await configFromFlags({});
       const projects = await overview(config);
       if (flags.output === "json") return printJson({ state_dir: config.stateDir, projects });
       if (projects.length === 0) {
@@ -91,7 +89,9 @@ export function registerLifecycleCommands(program: Command): void {
     .addOption(projectOption())
     .addOption(outputOption())
     .action(async (flags: ProjectFlags) => {
-      const config = configFromFlags(flags);
+      const { history } = await import("../operations/releases.js");
+      const { assertProjectOnDisk } = await import("../operations/known-projects.js");
+      const config = await configFromFlags(flags);
       await assertProjectOnDisk(config, config.project, "history");
       const releases = await history(config, config.project);
       if (flags.output === "json") return printJson({ project: config.project, releases });
@@ -126,16 +126,18 @@ export function registerLifecycleCommands(program: Command): void {
     .option("--follow", "with --output json: stream NDJSON progress events, then the result")
     .option("-v, --verbose", "show terraform output")
     .action(async (flags: ProjectFlags & { to?: string }, cmd: Command) => {
+      const { rollback } = await import("../operations/releases.js");
+      const { assertProjectOnDisk } = await import("../operations/known-projects.js");
       const to = flags.to === undefined ? undefined : Number(flags.to);
       if (to !== undefined && (!Number.isInteger(to) || to < 1))
         throw new UsageError(
           `--to must be a release number (1, 2, ...), got '${flags.to}'`,
           "list them: iac history",
         );
-      const config = configFromFlags(flags);
+      const config = await configFromFlags(flags);
       await assertProjectOnDisk(config, config.project, "rollback");
       const log = new RunLog(projectDir(config, config.project), "rollback");
-      const progress = progressFor(cmd, flags, log);
+      const progress = await progressFor(cmd, flags, log);
       let report;
       try {
         report = await withCancel((signal) =>
@@ -153,7 +155,7 @@ export function registerLifecycleCommands(program: Command): void {
         if (flags.follow) process.stdout.write(JSON.stringify(doc) + "\n");
         else printJson(doc);
       } else {
-        const c = palette(colorFor(cmd, process.stderr));
+        const c = palette(await colorFor(cmd, process.stderr));
         process.stderr.write(
           `rolled back to release ${report.rolled_back_to}` +
             (report.release ? ` (recorded as release ${report.release})\n` : " (no changes)\n"),
@@ -170,7 +172,9 @@ export function registerLifecycleCommands(program: Command): void {
     .addOption(projectOption())
     .addOption(outputOption())
     .action(async (flags: ProjectFlags) => {
-      const config = configFromFlags(flags);
+      const { prune } = await import("../operations/releases.js");
+      const { assertProjectOnDisk } = await import("../operations/known-projects.js");
+      const config = await configFromFlags(flags);
       await assertProjectOnDisk(config, config.project, "prune");
       const result = await prune(config, config.project);
       if (flags.output === "json") return printJson(result);
@@ -193,9 +197,10 @@ export function registerLifecycleCommands(program: Command): void {
     .addOption(outputOption())
     .option("-v, --verbose", "show terraform output")
     .action(async (flags: ProjectFlags, cmd: Command) => {
-      const config = configFromFlags(flags);
+      const { adopt } = await import("../operations/adopt.js");
+      const config = await configFromFlags(flags);
       const log = new RunLog(projectDir(config, config.project), "adopt");
-      const progress = progressFor(cmd, { ...flags, follow: false }, log);
+      const progress = await progressFor(cmd, { ...flags, follow: false }, log);
       let result;
       try {
         result = await adopt(config, config.project, progress.sink);

@@ -2,7 +2,7 @@
 // of the project, merged, each line prefixed with its (coloured) service name.
 import type { Command } from "commander";
 import { UsageError } from "../kernel/errors.js";
-import { type ServiceLogLine, streamProjectLogs } from "../operations/logs.js";
+import type { ServiceLogLine } from "../operations/logs.js";
 import { WritableFlow } from "./backpressure.js";
 import { palette } from "./style.js";
 import { stripControls } from "./termtext.js";
@@ -67,12 +67,13 @@ export function registerLogsCommand(program: Command): void {
         },
         cmd: Command,
       ) => {
+        const { streamProjectLogs } = await import("../operations/logs.js");
         const tail = Number(flags.tail);
         if (!Number.isInteger(tail) || tail < 0)
           throw new UsageError(`--tail must be a non-negative integer, got '${flags.tail}'`);
         const since = flags.since === undefined ? undefined : parseSince(flags.since);
-        const config = configFromFlags(flags);
-        const c = palette(colorFor(cmd, process.stdout));
+        const config = await configFromFlags(flags);
+        const c = palette(await colorFor(cmd, process.stdout));
         const follow = Boolean(flags.follow);
         const json = flags.output === "json";
         const many = services.length !== 1;

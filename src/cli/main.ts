@@ -4,8 +4,6 @@
 // 130 cancelled.
 import { Command, CommanderError } from "commander";
 import { catalogueEntry, formatError } from "../kernel/errors.js";
-import { loadConfig } from "../kernel/config.js";
-import { explainSystemError, explainWithConfig } from "../platform/syserror.js";
 import { registerCompletionCommand } from "./completion.js";
 import { registerDeployCommand } from "./deploy.js";
 import { registerDestroyCommand } from "./destroy.js";
@@ -71,7 +69,11 @@ export function reportError(err: unknown): void {
 }
 
 /** An OS fault explained with the settings the commands saw (folders, DOCKER_HOST). */
-function explainFault(err: unknown): unknown {
+async function explainFault(err: unknown): Promise<unknown> {
+  // Loaded only on failure: `iac --help` and `--version` need commander and the command
+  // files only (each command imports what it runs when it runs; issue 14).
+  const { explainSystemError, explainWithConfig } = await import("../platform/syserror.js");
+  const { loadConfig } = await import("../kernel/config.js");
   let config;
   try {
     config = loadConfig();
@@ -86,7 +88,13 @@ async function main(argv: string[]): Promise<void> {
   try {
     await program.parseAsync(argv);
   } catch (caught) {
-    const err = explainFault(caught);
+    // --help, --version and usage errors end here too (commander throws): nothing to explain.
+    if (caught instanceof CommanderError) {
+      reportError(caught);
+      process.exitCode = exitCodeFor(caught);
+      return;
+    }
+    const err = await explainFault(caught);
     reportError(err);
     process.exitCode = exitCodeFor(err);
   }

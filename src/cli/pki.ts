@@ -4,13 +4,7 @@ import { readFile, readdir } from "node:fs/promises";
 import path from "node:path";
 import type { Command } from "commander";
 import { IacError } from "../kernel/errors.js";
-import {
-  CONTROL_PLANE_DIR,
-  describeCert,
-  ensureCa,
-  ensureControlPlaneCert,
-  type CertInfo,
-} from "../mesh/pki.js";
+import type { CertInfo } from "../mesh/pki.js";
 import {
   configFromFlags,
   outputOption,
@@ -29,6 +23,7 @@ interface ShownCert extends CertInfo {
 }
 
 async function readCertFile(name: string, file: string): Promise<ShownCert> {
+  const { describeCert } = await import("../mesh/pki.js");
   const info = describeCert(await readFile(file, "utf8"));
   const expiresInDays = Math.floor((info.notAfter.getTime() - Date.now()) / 86_400_000);
   return { name, file, ...info, expiresInDays, expired: info.notAfter.getTime() <= Date.now() };
@@ -55,6 +50,7 @@ async function exists(file: string): Promise<boolean> {
 
 /** The CA, the control-plane cert and every service cert under the secrets folder. */
 export async function listCerts(secretsDir: string, project?: string): Promise<ShownCert[]> {
+  const { CONTROL_PLANE_DIR } = await import("../mesh/pki.js");
   const caFile = path.join(secretsDir, "ca.pem");
   if (!(await exists(caFile))) {
     throw new IacError(
@@ -98,7 +94,8 @@ export function registerPkiCommand(program: Command): void {
     .description("create the dev CA (once) and the control plane's client certificate")
     .addOption(outputOption())
     .action(async (flags: { output: OutputFormat }) => {
-      const config = configFromFlags({});
+      const { describeCert, ensureCa, ensureControlPlaneCert } = await import("../mesh/pki.js");
+      const config = await configFromFlags({});
       const ca = await ensureCa({ secretsDir: config.secretsDir });
       const cp = await ensureControlPlaneCert({
         secretsDir: config.secretsDir,
@@ -128,7 +125,7 @@ export function registerPkiCommand(program: Command): void {
     .addOption(projectOption())
     .addOption(outputOption())
     .action(async (file: string | undefined, flags: { project?: string; output: OutputFormat }) => {
-      const config = configFromFlags({ project: flags.project });
+      const config = await configFromFlags({ project: flags.project });
       const certs = file
         ? [await readCertFile(path.basename(file), path.resolve(file))]
         : await listCerts(config.secretsDir, flags.project ? config.project : undefined);

@@ -1,7 +1,7 @@
 // iac plan: what a deploy would do, per service and for Terraform, without building images
 // and without changing anything.
 import type { Command } from "commander";
-import { type PlanReport, planDeploy } from "../operations/deploy.js";
+import type { PlanReport } from "../operations/deploy.js";
 import { projectDir } from "../stack/tfvars.js";
 import { type PipelineFlags, logHint, networkOption, sidecarOption } from "./deploy.js";
 import { failureDetails, planSummary, planTable, terminalWidth } from "./report.js";
@@ -36,11 +36,12 @@ export function registerPlanCommand(program: Command): void {
     .addOption(outputOption())
     .option("-v, --verbose", "show terraform output")
     .action(async (flags: PipelineFlags, cmd: Command) => {
+      const { planDeploy } = await import("../operations/deploy.js");
       const file = reposFile(flags.file, cmd);
-      const config = configFromFlags(flags);
+      const config = await configFromFlags(flags);
       const services = await readRepos(file, config.maxServices);
       const log = new RunLog(projectDir(config, config.project), "plan");
-      const progress = progressFor(cmd, { ...flags, follow: false }, log);
+      const progress = await progressFor(cmd, { ...flags, follow: false }, log);
       let report: PlanReport;
       try {
         report = await withCancel((signal) =>
@@ -64,7 +65,7 @@ export function registerPlanCommand(program: Command): void {
           summary: planSummary(report),
         });
       } else {
-        const c = palette(colorFor(cmd, process.stderr));
+        const c = palette(await colorFor(cmd, process.stderr));
         process.stdout.write(planTable(report, terminalWidth(process.stdout)));
         process.stderr.write(failureDetails(report.services, c) + logHint(log, failed));
         process.stdout.write(planSummary(report).join("\n") + "\n");

@@ -2,11 +2,7 @@
 // (Unix socket, trusted by its file mode). Logs go to stderr as JSON lines (pino); the first
 // human-readable lines say where it listens and whether auth is configured.
 import type { Command } from "commander";
-import { pino } from "pino";
-import { loadSystemConfig } from "../kernel/config.js";
-import { operations } from "../api/pipeline.js";
-import { grpcSocketPathFor } from "../api/grpc.js";
-import { createServer } from "../api/server.js";
+
 import { migrateLegacyState, migrationMessage } from "../stack/state-dir.js";
 import { progress } from "./shared.js";
 
@@ -34,6 +30,11 @@ export function registerServeCommand(program: Command): void {
     .option("--no-grpc-socket", "do not serve gRPC")
     .option("-p, --project <name>", "default project (overrides IAC_PROJECT)")
     .action(async (flags: ServeFlags) => {
+      const { pino } = await import("pino");
+      const { loadSystemConfig } = await import("../kernel/config.js");
+      const { operations } = await import("../api/pipeline.js");
+      const { grpcSocketPathFor } = await import("../api/grpc.js");
+      const { createServer } = await import("../api/server.js");
       const config = loadSystemConfig({
         IAC_HTTP_ADDR: flags.httpAddr,
         IAC_SOCKET_PATH: typeof flags.socket === "string" ? flags.socket : undefined,

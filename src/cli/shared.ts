@@ -1,13 +1,15 @@
 // Options and helpers shared by CLI commands. One meaning per flag letter across commands:
 // -f/--file (a repos file; `-` reads stdin), -p/--project, -o/--output, -v/--verbose, -n/--tail,
 // -y/--yes. --follow has no short form anywhere.
+// Startup (issue 14): `iac --help` and `--version` load only commander and the command files;
+// what a command needs beyond its options (config with zod, the repos file parser, operations)
+// is imported when its action runs, so these helpers are async where they load something.
 import { existsSync } from "node:fs";
 import path from "node:path";
 import { Option, type Command } from "commander";
-import { loadSystemConfig, noColorEnv, type Config } from "../kernel/config.js";
+import type { Config } from "../kernel/config.js";
 import { UsageError } from "../kernel/errors.js";
 import type { EventSink } from "../kernel/events.js";
-import { loadReposFile, parseReposText, parseServiceList } from "../intake/repofile.js";
 import type { ServiceSpec } from "../kernel/types.js";
 import { migrateLegacyState, migrationMessage } from "../stack/state-dir.js";
 import { ProgressView } from "./progress.js";
@@ -38,12 +40,13 @@ export function fileOption(): Option {
  * Loads config (CLI flags, then the environment, ./.env, the bootstrap record, defaults), and
  * moves a legacy ./.iac state into the state directory (once, with a message on stderr).
  */
-export function configFromFlags(flags: {
+export async function configFromFlags(flags: {
   project?: string;
   sidecar?: string;
   network?: string;
   target?: string;
-}): Config {
+}): Promise<Config> {
+  const { loadSystemConfig } = await import("../kernel/config.js");
   const config = loadSystemConfig({
     IAC_PROJECT: flags.project,
     IAC_SIDECAR: flags.sidecar,
@@ -90,6 +93,7 @@ async function readStdin(): Promise<string> {
 
 /** The repos file's services; `-` reads the file from stdin (paths relative to the cwd). */
 export async function readRepos(file: string, maxServices?: number): Promise<ServiceSpec[]> {
+  const { loadReposFile, parseReposText, parseServiceList } = await import("../intake/repofile.js");
   if (file !== "-") return loadReposFile(file, { maxServices });
   if (process.stdin.isTTY)
     throw new UsageError(
@@ -111,7 +115,8 @@ export function progress(line: string): void {
 }
 
 /** The global --no-color flag (commander's `--no-color` sets color=false). */
-export function colorFor(cmd: Command, stream: { isTTY?: boolean }): boolean {
+export async function colorFor(cmd: Command, stream: { isTTY?: boolean }): Promise<boolean> {
+  const { noColorEnv } = await import("../kernel/config.js");
   const flags = cmd.optsWithGlobals<{ color?: boolean }>();
   return useColor(stream, flags, noColorEnv());
 }
@@ -127,11 +132,11 @@ export interface Progress {
  * Progress on stderr (a live view on a TTY, quiet lines otherwise); with --output json
  * --follow, NDJSON events on stdout instead. Every event also goes to the run's log file.
  */
-export function progressFor(
+export async function progressFor(
   cmd: Command,
   flags: { output: OutputFormat; follow?: boolean; verbose?: boolean },
   log?: RunLog,
-): Progress {
+): Promise<Progress> {
   if (flags.output === "json" && flags.follow) {
     return {
       sink: (e) => {
@@ -145,7 +150,7 @@ export function progressFor(
   const view = new ProgressView({
     tty: Boolean(process.stderr.isTTY),
     verbose: Boolean(flags.verbose),
-    color: colorFor(cmd, process.stderr),
+    color: await colorFor(cmd, process.stderr),
   });
   return {
     sink: (e) => {
