@@ -89,7 +89,7 @@ export function registerDeployCommand(program: Command): void {
       progress.stop();
       const failed = report.services.some((s) => s.status !== "SERVING");
       if (flags.output === "json") {
-        const { applied: _a, containersRecreated: _c, ...doc } = report;
+        const { applied: _a, containersRecreated: _c, terraformSkipped: _s, ...doc } = report;
         if (flags.follow) process.stdout.write(JSON.stringify(doc) + "\n");
         else printJson(doc);
       } else {
@@ -99,7 +99,9 @@ export function registerDeployCommand(program: Command): void {
           process.stderr.write(
             report.applied
               ? `terraform: applied${report.release ? ` (release ${report.release})` : ""}\n`
-              : "terraform: no changes\n",
+              : report.terraformSkipped
+                ? "terraform: no changes (skipped: the stack is as last applied and every container runs as applied)\n"
+                : "terraform: no changes\n",
           );
         process.stdout.write(deployTable(report, terminalWidth(process.stdout)));
         process.stderr.write(failureDetails(report.services, c) + logHint(log, failed));

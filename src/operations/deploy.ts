@@ -35,6 +35,14 @@ import { type StageContext, type Stages, realStages } from "./stages.js";
 import { statusName } from "./status.js";
 import { type PlannedAction, serviceAction } from "./plan-actions.js";
 import { deploySwarm } from "./swarm-deploy.js";
+import {
+  type FastPath,
+  clearApplied,
+  desiredStackHash,
+  expectedContainers,
+  noOpFastPath,
+  recordApplied,
+} from "./noop.js";
 
 /** How many of a failed service's last log lines go into the result. */
 const FAILURE_LOG_LINES = 20;
@@ -66,6 +74,8 @@ export interface DeployReport {
   /** What terraform did: false when the plan had no changes. */
   applied?: boolean;
   containersRecreated?: string[];
+  /** The no-op fast path: the stack matched the last apply, terraform did not run. */
+  terraformSkipped?: boolean;
 }
 export interface DeployRequest {
   project: string;
@@ -186,6 +196,10 @@ export interface PrepareResult {
   removed: string[];
   /** `plan`: what a deploy would do to each service. */
   actions: Map<string, PlannedAction>;
+  /** `deploy`: the desired stack's hash (noop.ts), recorded after a successful apply. */
+  stackHash?: string;
+  /** `deploy`: the no-op fast path applied, terraform did not run. */
+  terraformSkipped?: boolean;
 }
 
 /**
@@ -286,17 +300,41 @@ async function prepareAndPlan(
   const planVars = path.join(dir, "plan.tfvars.json");
   if (mode === "plan") await writeFileAtomic(planVars, JSON.stringify(vars, null, 2) + "\n");
   else await writeStackVars(dir, vars);
-  const run = terraformRun(config, dir, onEvent, signal, hardSignal);
-  onEvent(stageEvent("plan", undefined, `terraform plan (${Object.keys(stack).length} services)`));
+  // The no-op fast path (noop.ts, deploy only): the stack as last applied and every container
+  // running as applied (one Docker list call) -> no terraform at all.
+  let stackHash: string | undefined;
+  let fast: FastPath | undefined;
+  if (mode === "deploy") {
+    stackHash = await desiredStackHash(config, dir, JSON.stringify(vars));
+    fast = await noOpFastPath(dir, stackHash, await stages.containers(config, project));
+  }
   let plan: PlanSummary;
-  try {
-    await stages.terraform.init(run);
-    // An image a deploy would build does not exist yet. That is fine for the plan: the module's
-    // docker_image resource only looks an image up when it is created (at apply), so a new tag
-    // plans as "create docker_image" + "replace docker_container" without the image existing.
-    plan = await stages.terraform.plan(run, mode === "plan" ? { varFile: planVars } : {});
-  } finally {
-    if (mode === "plan") await rm(planVars, { force: true });
+  if (fast?.skip) {
+    onEvent(stageEvent("plan", undefined, fast.reason));
+    plan = {
+      changes: false,
+      planFile,
+      add: 0,
+      change: 0,
+      destroy: 0,
+      containersRecreated: [],
+      resources: [],
+    };
+  } else {
+    const run = terraformRun(config, dir, onEvent, signal, hardSignal);
+    const why = fast ? `; ${fast.reason}` : "";
+    onEvent(
+      stageEvent("plan", undefined, `terraform plan (${Object.keys(stack).length} services${why})`),
+    );
+    try {
+      await stages.terraform.init(run);
+      // An image a deploy would build does not exist yet. That is fine for the plan: the module's
+      // docker_image resource only looks an image up when it is created (at apply), so a new tag
+      // plans as "create docker_image" + "replace docker_container" without the image existing.
+      plan = await stages.terraform.plan(run, mode === "plan" ? { varFile: planVars } : {});
+    } finally {
+      if (mode === "plan") await rm(planVars, { force: true });
+    }
   }
   const removed = Object.keys(previous?.services ?? {}).filter((n) => !stack[n]);
   const actions = new Map<string, PlannedAction>();
@@ -310,7 +348,17 @@ async function prepareAndPlan(
         : { kind: "failed", text: before ? "! failed (keeps the deployed version)" : "! failed" },
     );
   }
-  return { outcomes, kept, ports, plan, skipped: false, removed, actions };
+  return {
+    outcomes,
+    kept,
+    ports,
+    plan,
+    skipped: false,
+    removed,
+    actions,
+    stackHash,
+    terraformSkipped: fast?.skip === true,
+  };
 }
 
 function terraformRun(
@@ -402,17 +450,31 @@ export async function deploy(
           `terraform apply: ${plan.add} to add, ${plan.change} to change, ${plan.destroy} to destroy`,
         ),
       );
+      // Whatever happens next, the last apply's record no longer describes the stack.
+      await clearApplied(dir);
       await stages.terraform.apply(
         terraformRun(config, dir, onEvent, signal, hardSignal),
         plan.planFile,
       );
-    } else {
+    } else if (!prepared.terraformSkipped) {
       await rm(plan.planFile, { force: true });
       onEvent(
         stageEvent("apply", undefined, "no changes: infrastructure matches the configuration"),
       );
     }
     await applyPidsLimits(config, req.project, dir, onEvent);
+    // What the next deploy's fast path compares with (noop.ts): the stack and its containers.
+    // Hashed again now: terraform init may just have written the provider lock file.
+    const applied = await readStackVars(dir);
+    if (!prepared.terraformSkipped && prepared.stackHash && applied) {
+      const expected = expectedContainers(req.project, Object.keys(prepared.ports), config.sidecar);
+      await recordApplied(
+        dir,
+        await desiredStackHash(config, dir, JSON.stringify(applied)),
+        expected,
+        await stages.containers(config, req.project),
+      );
+    }
     await checkHealth(stages, config, prepared, cpCerts, health, onEvent, signal, req.project);
     const services = prepared.outcomes.map((o) =>
       serviceReport(o, prepared, health.get(o.spec.name)),
@@ -432,6 +494,7 @@ export async function deploy(
     // undefined when terraform never ran (nothing could be prepared)
     applied: result.skipped ? undefined : result.plan.changes,
     containersRecreated: result.plan.containersRecreated,
+    ...(result.terraformSkipped && { terraformSkipped: true }),
   };
   onEvent({ type: "result", ts: new Date().toISOString(), result: report });
   return report;

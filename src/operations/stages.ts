@@ -20,6 +20,7 @@ import { fetchSource } from "../source/fetch.js";
 import * as tf from "../stack/terraform.js";
 import { ensureNetwork } from "./network.js";
 import { resolveImages } from "./preflight.js";
+import type { ContainerState } from "./noop.js";
 import { assertAdoptable, controlPlaneCerts, prepareState } from "./project.js";
 import { backupState, checkState, describeCheck } from "../stack/state.js";
 
@@ -60,6 +61,8 @@ export interface Stages {
     ctx: StageContext,
   ): Promise<string>;
   controlPlaneCerts(config: Config): Promise<CertPaths>;
+  /** The project's containers, from one Docker list call (the no-op fast path, noop.ts). */
+  containers(config: Config, project: string): Promise<ContainerState[]>;
   terraform: {
     init(run: tf.TerraformRun): Promise<void>;
     plan(run: tf.TerraformRun, opts?: { varFile?: string }): Promise<tf.PlanSummary>;
@@ -157,6 +160,19 @@ export const realStages: Stages = {
       peers,
     }),
   controlPlaneCerts: (config) => controlPlaneCerts(config),
+  async containers(config, project) {
+    const list = await dockerClient(config).listContainers({
+      all: true,
+      filters: { label: [`io.iac.project=${project}`] },
+    });
+    return list.map((c) => ({
+      name: c.Names[0]?.replace(/^\//, "") ?? c.Id,
+      id: c.Id,
+      imageId: c.ImageID,
+      state: c.State,
+      labels: c.Labels ?? {},
+    }));
+  },
   terraform: {
     // A broken state repaired, a network an earlier version owned forgotten (it keeps running),
     // labelled resources outside the state reconciled, each named.

@@ -11,6 +11,7 @@ import type { DeployEvent } from "../../src/kernel/events.js";
 import type { ServiceSpec } from "../../src/kernel/types.js";
 import { parseSlug } from "../../src/intake/slug.js";
 import { deploy, planDeploy } from "../../src/operations/deploy.js";
+import type { ContainerState } from "../../src/operations/noop.js";
 import type { Stages } from "../../src/operations/stages.js";
 import { projectDir, readStackVars } from "../../src/stack/tfvars.js";
 
@@ -26,8 +27,18 @@ afterEach(async () => {
 
 const spec = (name: string): ServiceSpec => ({ name, slug: parseSlug(`gh:acme/${name}`), env: {} });
 
-/** Fake stages: services named in `failing` fail at build; terraform and health are recorded. */
-function fakeStages(failing: string[] = []) {
+/** A fake Docker engine: what terraform apply leaves running, as the list call shows it. */
+interface FakeEngine {
+  containers: ContainerState[];
+  applies: number;
+}
+const newEngine = (): FakeEngine => ({ containers: [], applies: 0 });
+
+/**
+ * Fake stages: services named in `failing` fail at build; terraform and health are recorded.
+ * `apply` writes a state file and puts the stack's containers on `engine` (running).
+ */
+function fakeStages(failing: string[] = [], engine: FakeEngine = newEngine()) {
   const calls: string[] = [];
   const certFile = path.join(dir, "cert.pem");
   const stages: Stages = {
@@ -78,7 +89,23 @@ function fakeStages(failing: string[] = []) {
           containersRecreated: [],
         };
       },
-      apply: async () => void calls.push("terraform apply"),
+      apply: async (run) => {
+        calls.push("terraform apply");
+        engine.applies++;
+        const vars = (await readStackVars(run.dir))!;
+        await writeFile(path.join(run.dir, "terraform.tfstate"), `{"serial": ${engine.applies}}`);
+        engine.containers = Object.entries(vars.services).map(([name, svc]) => ({
+          name: `${vars.project}-${name}`,
+          id: `id-${name}-${engine.applies}`,
+          imageId: `sha256:${svc.image}`,
+          state: "running",
+          labels: { "io.iac.project": vars.project, "io.iac.config-hash": svc.config_hash },
+        }));
+      },
+    },
+    containers: async () => {
+      calls.push("docker list");
+      return engine.containers.map((c) => ({ ...c, labels: { ...c.labels } }));
     },
     waitForServing: async (t) => {
       calls.push(`health ${t.service}`);
@@ -209,5 +236,84 @@ describe("deploy orchestrator (fake stages)", () => {
     expect(err).toBeInstanceOf(IacError);
     expect((err as IacError).message).toMatch(/does not support the swarm target/);
     expect(calls).toEqual([]);
+  });
+});
+
+describe("no-op fast path (issue 14)", () => {
+  const req = { project: "p", services: [spec("a"), spec("b")] };
+  const run = (engine: FakeEngine) => {
+    const f = fakeStages([], engine);
+    return deploy(config, req, undefined, undefined, f.stages).then((r) => ({ r, calls: f.calls }));
+  };
+  const terraformCalls = (calls: string[]) => calls.filter((c) => c.startsWith("terraform"));
+
+  it("a redeploy that changes nothing skips terraform (0 calls) and still health-checks", async () => {
+    const engine = newEngine();
+    const first = await run(engine);
+    expect(terraformCalls(first.calls)).toEqual([
+      "terraform init",
+      "terraform plan",
+      "terraform apply",
+    ]);
+    for (let i = 0; i < 3; i++) {
+      const again = await run(engine);
+      expect(terraformCalls(again.calls)).toEqual([]);
+      expect(again.calls.filter((c) => c === "docker list")).toHaveLength(1);
+      expect(again.calls).toEqual(expect.arrayContaining(["health a", "health b"]));
+      expect(again.r).toMatchObject({ applied: false, terraformSkipped: true });
+      expect(again.r.services.map((s) => s.status)).toEqual(["SERVING", "SERVING"]);
+    }
+    expect(engine.applies).toBe(1);
+  });
+
+  const drifts: [string, (e: FakeEngine) => void][] = [
+    ["a container removed", (e) => e.containers.splice(0, 1)],
+    ["a container stopped", (e) => void (e.containers[0]!.state = "exited")],
+    ["a container replaced (new id)", (e) => void (e.containers[0]!.id = "id-by-hand")],
+    ["a container on another image", (e) => void (e.containers[1]!.imageId = "sha256:other")],
+    [
+      "a config-hash label changed",
+      (e) => void (e.containers[1]!.labels["io.iac.config-hash"] = "edited"),
+    ],
+    [
+      "an extra container of the project",
+      (e) => void e.containers.push({ ...e.containers[0]!, name: "p-stray", id: "id-stray" }),
+    ],
+  ];
+  for (const [what, drift] of drifts) {
+    it(`drift: ${what} -> the full plan/apply runs and repairs it`, async () => {
+      const engine = newEngine();
+      await run(engine);
+      drift(engine);
+      const repaired = await run(engine);
+      expect(terraformCalls(repaired.calls)).toEqual([
+        "terraform init",
+        "terraform plan",
+        "terraform apply",
+      ]);
+      expect(repaired.r.terraformSkipped).toBeUndefined();
+      // Repaired: the next redeploy is a no-op again.
+      const after = await run(engine);
+      expect(terraformCalls(after.calls)).toEqual([]);
+    });
+  }
+
+  it("a changed stack, a changed state file or a lost record runs terraform", async () => {
+    const engine = newEngine();
+    await run(engine);
+    const dirP = projectDir(config, "p");
+    await writeFile(path.join(dirP, "terraform.tfstate"), '{"serial": 99}');
+    expect(terraformCalls((await run(engine)).calls)).toContain("terraform plan");
+    await rm(path.join(dirP, "applied.json"));
+    expect(terraformCalls((await run(engine)).calls)).toContain("terraform plan");
+    const changed = fakeStages([], engine);
+    await deploy(
+      config,
+      { project: "p", services: [spec("a")] },
+      undefined,
+      undefined,
+      changed.stages,
+    );
+    expect(terraformCalls(changed.calls)).toContain("terraform apply");
   });
 });
