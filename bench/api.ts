@@ -11,6 +11,7 @@
 // The load generator runs in its own process (bench/loadgen.mjs).
 // Usage: npx tsx bench/api.ts   (BENCH_SECONDS per scenario, default 5; BENCH_CONNECTIONS, 10)
 import { execFile } from "node:child_process";
+import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { pino } from "pino";
@@ -32,7 +33,7 @@ interface AutocannonResult {
 
 const LOADGEN = fileURLToPath(new URL("./loadgen.mjs", import.meta.url));
 
-interface Row {
+export interface Row {
   scenario: string;
   "req/s": number;
   "p50 ms": number;
@@ -73,7 +74,8 @@ function row(scenario: string, r: AutocannonResult, note = ""): Row {
   };
 }
 
-async function main(): Promise<void> {
+/** The scenarios, as rows; `cacheMiss: false` skips the two cache-off scenarios. */
+export async function apiScenarios(opts: { cacheMiss?: boolean } = {}): Promise<Row[]> {
   const sb = await startFakeSupabase();
   const fixed: Pipeline = {
     ...operations,
@@ -99,9 +101,11 @@ async function main(): Promise<void> {
     const s = await createServer({
       config,
       pipeline: fixed,
-      logger: process.env.BENCH_LOG
-        ? pino({ level: "info" }, pino.destination("/dev/null"))
-        : pino({ level: "silent" }),
+      // As `iac serve` runs by default: info level (written to /dev/null here).
+      logger:
+        process.env.BENCH_LOG === "silent"
+          ? pino({ level: "silent" })
+          : pino({ level: "info" }, pino.destination("/dev/null")),
       auth: cacheTtlMs === undefined ? {} : { cacheTtlMs },
     });
     servers.push(s);
@@ -132,6 +136,7 @@ async function main(): Promise<void> {
       ),
     );
 
+    if (opts.cacheMiss === false) return rows;
     const noCache = await start(0); // verdict cache off: every request is decided again
     const esPool = await Promise.all(
       Array.from({ length: 500 }, () => sb.token({ appMetadata: { roles: ["iac-admin"] } })),
@@ -163,10 +168,13 @@ async function main(): Promise<void> {
     for (const s of servers) await s.close();
     await sb.close();
   }
+  return rows;
+}
+
+if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  const rows = await apiScenarios();
   console.log(
     `admin API on loopback: ${CONNECTIONS} connections, ${SECONDS} s per scenario, load generator (autocannon) in its own process (node ${process.version})`,
   );
   console.table(rows);
 }
-
-await main();

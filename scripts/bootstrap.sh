@@ -5,7 +5,7 @@
 # (built from the Go module proxy, no registry needed).
 # Used by `make bootstrap`, `make test`, `make demo` and `.ci/run`. Fast when all is present.
 #
-# Usage: scripts/bootstrap.sh [all|engine|images|base-image|envoy-image|terraform|provider|node|python|hooks|cli]...
+# Usage: scripts/bootstrap.sh [all|engine|images|base-image|envoy-image|terraform|provider|node|python|hooks|cli|bench-tools]...
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -217,6 +217,16 @@ cli_link() {
   case ":$PATH:" in *":$dir:"*) ;; *) log "iac: add $dir to PATH: export PATH=\"$dir:\$PATH\"" ;; esac
 }
 
+# `make bench` only: Debian's docker-compose, the no-op anchor a user would pick instead.
+bench_tools() {
+  if command -v docker-compose >/dev/null 2>&1; then
+    log "docker-compose: $(docker-compose version --short 2>/dev/null || echo present)"
+    return
+  fi
+  log "installing Debian's docker-compose (bench anchor)"
+  apt_install docker-compose
+}
+
 steps=("$@")
 [ ${#steps[@]} -gt 0 ] || steps=(all)
 for s in "${steps[@]}"; do
@@ -232,6 +242,7 @@ for s in "${steps[@]}"; do
     node) node_deps ;;
     python) python_deps ;;
     hooks) hooks ;;
-    *) die "unknown step '$s' (all|engine|images|base-image|envoy-image|terraform|provider|node|python|hooks|cli)" ;;
+    bench-tools) bench_tools ;;
+    *) die "unknown step '$s' (all|engine|images|base-image|envoy-image|terraform|provider|node|python|hooks|cli|bench-tools)" ;;
   esac
 done
