@@ -96,6 +96,19 @@ export async function ensureWheelhouse(
   const dir = path.join(root, `${prefix}-${key}`);
   const marker = path.join(dir, ".complete");
   if (!existsSync(marker)) {
+    // Services of one deploy that need the same wheels (the runner's, always) share one
+    // download instead of racing N identical pip runs (issue 14: parallel cold deploys).
+    let pending = downloads.get(dir);
+    if (!pending) {
+      pending = download().finally(() => downloads.delete(dir));
+      downloads.set(dir, pending);
+    }
+    await pending;
+  }
+  const files = (await readdir(dir)).filter((f) => f.endsWith(".whl")).sort();
+  return { dir, files, key };
+
+  async function download(): Promise<void> {
     await mkdir(root, { recursive: true });
     const tmp = `${dir}.tmp-${process.pid}-${randomBytes(4).toString("hex")}`;
     try {
@@ -155,9 +168,10 @@ export async function ensureWheelhouse(
       await rm(tmp, { recursive: true, force: true });
     }
   }
-  const files = (await readdir(dir)).filter((f) => f.endsWith(".whl")).sort();
-  return { dir, files, key };
 }
+
+/** Downloads in progress in this process, by wheelhouse folder. */
+const downloads = new Map<string, Promise<void>>();
 
 /**
  * The requirement pip could not satisfy with a wheel, from its output:
