@@ -2,6 +2,7 @@
 import type { Command } from "commander";
 import { type InspectResult, inspectJson, inspectServices } from "../operations/inspect.js";
 import { ProgressView, table } from "./progress.js";
+import { terminalWidth } from "./report.js";
 import { parseServiceList } from "../intake/repofile.js";
 import type { ServiceSpec } from "../kernel/types.js";
 import {
@@ -20,12 +21,15 @@ function humanTable(results: InspectResult[]): string {
       r.name,
       r.slug,
       r.port === undefined ? "-" : String(r.port),
-      r.commit?.slice(0, 12) ?? "-",
+      r.commit?.slice(0, 7) ?? "-",
       r.entrypoint?.kind ?? "FAILED",
       r.entrypoint ? r.entrypoint.argv.join(" ") : "-",
       `${r.resources.memory} ${r.resources.cpus}cpu ${r.resources.pids}pids`,
       r.entrypoint?.rule ?? (r.error ?? "").replace(/\n\s*/g, "; "),
     ]),
+    // Fits the terminal (80 columns in a pipe): long cells are cut with "…", except the service
+    // name; -o json has every value whole.
+    { width: terminalWidth(process.stdout), shrink: [5, 7, 1, 4, 6] },
   );
 }
 
