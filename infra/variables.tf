@@ -20,6 +20,12 @@ variable "docker_host" {
   default     = "unix:///var/run/docker.sock"
 }
 
+variable "ssh_opts" {
+  description = "Extra ssh arguments for an ssh:// docker_host (IAC_SSH_OPTS), e.g. [\"-F\", \"/path/ssh_config\"]."
+  type        = list(string)
+  default     = []
+}
+
 variable "sidecar" {
   description = "\"envoy\": an Envoy sidecar fronts each app with mTLS; \"none\": the runner serves mTLS itself."
   type        = string

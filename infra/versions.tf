@@ -15,5 +15,6 @@ terraform {
 }
 
 provider "docker" {
-  host = var.docker_host
+  host     = var.docker_host
+  ssh_opts = var.ssh_opts
 }

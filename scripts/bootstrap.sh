@@ -49,6 +49,17 @@ engine() {
   log "docker engine: $(docker version --format '{{.Server.Version}} (API {{.Server.APIVersion}})')"
 }
 
+# Tools only the test suite needs: sshd for the ssh:// DOCKER_HOST test (a real sshd on loopback).
+test_tools() {
+  [ -x /usr/sbin/sshd ] && return
+  if [ "$(id -u)" = 0 ]; then
+    log "installing Debian openssh-server (the ssh:// DOCKER_HOST test runs a real sshd on loopback)"
+    apt_install openssh-server
+  else
+    log "WARNING: /usr/sbin/sshd is missing: test/integration/docker-ssh.test.ts will fail (install openssh-server)"
+  fi
+}
+
 # The runtime images (app base, Envoy sidecar): present -> docker pull -> only when the pull
 # fails, the local substitute (images/<role>/build.sh). The order lives in src/image/runtime-images.ts, the
 # same code the CLI's preflight runs; the result is recorded in $CACHE/bootstrap.json, which
@@ -198,7 +209,7 @@ steps=("$@")
 [ ${#steps[@]} -gt 0 ] || steps=(all)
 for s in "${steps[@]}"; do
   case "$s" in
-    all) node_deps; python_deps; hooks; engine; images base envoy; terraform_bin; provider ;;
+    all) node_deps; python_deps; hooks; engine; images base envoy; terraform_bin; provider; test_tools ;;
     cli) cli_link ;;
     engine) engine ;;
     images) node_deps; python_deps; engine; images base envoy ;;

@@ -19,6 +19,12 @@ variable "docker_host" {
   default     = "unix:///var/run/docker.sock"
 }
 
+variable "ssh_opts" {
+  description = "Extra ssh arguments for an ssh:// docker_host (IAC_SSH_OPTS), e.g. [\"-F\", \"/path/ssh_config\"]."
+  type        = list(string)
+  default     = []
+}
+
 variable "ca_file" {
   description = "Control-machine path of the CA certificate bundle (ca.pem); the CA key never leaves that machine."
   type        = string

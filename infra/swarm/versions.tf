@@ -16,5 +16,6 @@ terraform {
 
 # A Swarm manager: unix://, tcp:// (TLS via DOCKER_CERT_PATH) or ssh://user@host.
 provider "docker" {
-  host = var.docker_host
+  host     = var.docker_host
+  ssh_opts = var.ssh_opts
 }

@@ -25,7 +25,9 @@ function humanTable(results: InspectResult[]): string {
       r.entrypoint?.kind ?? "FAILED",
       r.entrypoint ? r.entrypoint.argv.join(" ") : "-",
       `${r.resources.memory} ${r.resources.cpus}cpu ${r.resources.pids}pids`,
-      r.entrypoint?.rule ?? (r.error ?? "").replace(/\n\s*/g, "; "),
+      r.entrypoint
+        ? `${r.entrypoint.rule}${r.build === "dockerfile" ? " (own Dockerfile)" : ""}`
+        : (r.error ?? "").replace(/\n\s*/g, "; "),
     ]),
     // Fits the terminal (80 columns in a pipe): long cells are cut with "…", except the service
     // name; -o json has every value whole.

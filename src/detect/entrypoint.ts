@@ -1,7 +1,12 @@
 // Source -> Entrypoint: how to run the repo's main(), decided statically (repo code never runs
 // on the host). Rules, first match wins (the order is fixed; within a rule, file order decides):
 //   override-repos-file          `entrypoint:` of the service in the repos file
+//   override-repos-file-process  `entrypoint: {process: NAME}`: that Procfile process type
+//   override-repos-file-label    `labels: {io.iac.entrypoint: ...}` in the repos file
+//   override-dockerfile-label    LABEL io.iac.entrypoint=... in the repo's Dockerfile (build: dockerfile)
 //   override-pyproject           [tool.iac] entrypoint in pyproject.toml
+//   dockerfile-entrypoint        ENTRYPOINT / CMD in exec form in the repo's Dockerfile (build: dockerfile)
+//   procfile                     Procfile: web, else worker, else the first process type
 //   root-__main__.py             __main__.py at the root                  -> python __main__.py
 //   root-main.py                 main.py at the root (runs itself)        -> python main.py
 //   root-main.py-main-function   main.py defines main() but never calls it -> import it, call main()
@@ -14,7 +19,21 @@
 // Otherwise EntrypointError lists every candidate considered and how to override.
 import path from "node:path";
 import { IacError } from "../kernel/errors.js";
-import type { Entrypoint, EntrypointKind, Source } from "../kernel/types.js";
+import type {
+  BuildMode,
+  Entrypoint,
+  EntrypointKind,
+  ServiceSpec,
+  Source,
+} from "../kernel/types.js";
+import {
+  DockerfileError,
+  ENTRYPOINT_LABEL,
+  execArgv,
+  labelArgv,
+  readDockerfile,
+} from "./dockerfile.js";
+import { ProcfileError, parseProcfile, pickProcess, splitCommand } from "./procfile.js";
 import { type ProjectModel, ProjectFileError, readProject } from "./project.js";
 import type { SourceTree } from "./tree.js";
 export { parseIni } from "./project.js";
@@ -440,11 +459,88 @@ async function ruleExecutable(scan: Scan): Promise<Entrypoint | undefined> {
   };
 }
 
+/** What the repos file says about a service that detection honours. */
+export type DetectOverrides = Pick<ServiceSpec, "entrypoint" | "process" | "build" | "labels">;
+
+/** The repo's own Dockerfile, for `build: dockerfile`. */
+export const OWN_DOCKERFILE = "Dockerfile";
+
+/** Build mode: the repos file's `build:`, else [tool.iac] build, else the generated image. */
+function buildMode(scan: Scan, spec: DetectOverrides): BuildMode {
+  if (spec.build) return spec.build;
+  const iac = (scan.pyproject?.tool as Toml | undefined)?.iac;
+  const b = isRecord(iac) ? iac.build : undefined;
+  if (b === undefined) return "default";
+  if (b === "dockerfile" || b === "default") return b;
+  throw new EntrypointError(
+    `pyproject.toml [tool.iac]: build = ${JSON.stringify(b)} is not "dockerfile" or "default"`,
+    [],
+    'set [tool.iac] build = "dockerfile" to build the repository\'s own Dockerfile, or remove it',
+  );
+}
+
+/** Runs a typed reader error as an EntrypointError (same message and hint). */
+async function orEntrypointError<T>(fn: () => Promise<T> | T): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    if (err instanceof DockerfileError || err instanceof ProcfileError)
+      throw new EntrypointError(err.message, [], err.hint);
+    throw err;
+  }
+}
+
+/** An argv that comes from the repo's Dockerfile runs in the image it builds: not checked here. */
+function fromImage(argv: string[], rule: string, dockerfile: string): Entrypoint {
+  const [cmd, a1, a2] = argv;
+  const kind: EntrypointKind =
+    cmd === "python" || cmd === "python3"
+      ? a1 === "-m" && a2
+        ? "python-module"
+        : a1 === "-c"
+          ? "python-main-function"
+          : "python-file"
+      : cmd!.includes("/")
+        ? "executable"
+        : "console-script";
+  return { kind, argv, rule, installProject: false, dockerfile };
+}
+
+async function ruleProcfile(scan: Scan, wanted?: string): Promise<Entrypoint | undefined> {
+  const text = await scan.tree.readText(path.join(scan.dir, "Procfile"), MAX_TEXT);
+  if (text === undefined) {
+    if (wanted !== undefined)
+      throw new EntrypointError(
+        `entrypoint: {process: ${wanted}} but the source has no Procfile`,
+        [],
+        "add a Procfile (`web: python -m app`), or set `entrypoint:` to the argv to run",
+      );
+    scan.considered.push("Procfile: absent");
+    return undefined;
+  }
+  const pick = await orEntrypointError(() => pickProcess(parseProcfile(text), wanted));
+  if (!pick) {
+    scan.considered.push("Procfile: no process type other than release");
+    return undefined;
+  }
+  const where = `Procfile:${pick.line} (${pick.type})`;
+  const argv = await orEntrypointError(() => splitCommand(pick.command, where));
+  const rule = wanted !== undefined ? "override-repos-file-process" : "procfile";
+  return fromOverride(scan, argv, rule, where);
+}
+
 /**
- * Finds how to run the source's main(). `override` is the repos file's `entrypoint:` (already
- * split into argv). Throws EntrypointError listing every candidate when nothing matches.
+ * Finds how to run the source's main(). `overrides` is what the repos file says (`entrypoint:`
+ * already split into argv, `process`, `build`, `labels`); a plain argv is the `entrypoint:`.
+ * Throws EntrypointError listing every candidate when nothing matches.
  */
-export async function detectEntrypoint(source: Source, override?: string[]): Promise<Entrypoint> {
+export async function detectEntrypoint(
+  source: Source,
+  overrides?: string[] | DetectOverrides,
+): Promise<Entrypoint> {
+  const spec: DetectOverrides = Array.isArray(overrides)
+    ? { entrypoint: overrides }
+    : (overrides ?? {});
   let project: ProjectModel;
   try {
     project = await readProject(source);
@@ -455,23 +551,71 @@ export async function detectEntrypoint(source: Source, override?: string[]): Pro
   const scan: Scan = { source, dir: source.dir, considered: [], tree: project.tree, project };
   if ((await scan.tree.kind(source.dir)) !== "dir")
     throw new EntrypointError(`source folder ${source.dir} does not exist`);
-  if (override && override.length > 0)
-    return fromOverride(
-      scan,
-      argvFrom(override, "repos file"),
-      "override-repos-file",
-      "repos file",
-    );
   scan.pyproject = project.pyproject;
+  const mode = buildMode(scan, spec);
+  const found = await detectRules(scan, spec, mode);
+  return mode === "dockerfile"
+    ? { ...found, installProject: false, dockerfile: OWN_DOCKERFILE }
+    : found;
+}
+
+async function detectRules(
+  scan: Scan,
+  spec: DetectOverrides,
+  mode: BuildMode,
+): Promise<Entrypoint> {
+  const { source } = scan;
+  // The repo's Dockerfile is read (never built) first: a build from it needs one that parses.
+  let docker: ReturnType<typeof readDockerfile> | undefined;
+  if (mode === "dockerfile") {
+    const text = await scan.tree.readText(path.join(scan.dir, OWN_DOCKERFILE), MAX_TEXT);
+    if (text === undefined)
+      throw new EntrypointError(
+        `build: dockerfile, but there is no ${OWN_DOCKERFILE} in ${path.relative(source.root, source.dir) || "the repository root"}`,
+        [],
+        "add a Dockerfile, or remove `build: dockerfile` (repos file) / [tool.iac] build",
+      );
+    docker = await orEntrypointError(() => readDockerfile(text));
+  }
+  if (spec.entrypoint && spec.entrypoint.length > 0) {
+    const argv = argvFrom(spec.entrypoint, "repos file");
+    return docker
+      ? fromImage(argv, "override-repos-file", OWN_DOCKERFILE)
+      : fromOverride(scan, argv, "override-repos-file", "repos file");
+  }
+  if (spec.process !== undefined) return (await ruleProcfile(scan, spec.process))!;
+  const repoLabel = spec.labels?.[ENTRYPOINT_LABEL];
+  if (repoLabel !== undefined) {
+    const where = `repos file labels.${ENTRYPOINT_LABEL}`;
+    const argv = await orEntrypointError(() => labelArgv(repoLabel, where));
+    return docker
+      ? fromImage(argv, "override-repos-file-label", OWN_DOCKERFILE)
+      : fromOverride(scan, argv, "override-repos-file-label", where);
+  }
+  if (docker?.label !== undefined) {
+    const argv = await orEntrypointError(() => labelArgv(docker.label!, `Dockerfile LABEL`));
+    return fromImage(argv, "override-dockerfile-label", OWN_DOCKERFILE);
+  }
+  if (docker) scan.considered.push(`Dockerfile LABEL ${ENTRYPOINT_LABEL}: not set`);
   const iac = (scan.pyproject?.tool as Toml | undefined)?.iac;
   if (isRecord(iac) && iac.entrypoint !== undefined) {
     const where = "pyproject.toml [tool.iac]";
-    return fromOverride(scan, argvFrom(iac.entrypoint, where), "override-pyproject", where);
+    const argv = argvFrom(iac.entrypoint, where);
+    return docker
+      ? fromImage(argv, "override-pyproject", OWN_DOCKERFILE)
+      : fromOverride(scan, argv, "override-pyproject", where);
   }
   scan.considered.push(
     scan.pyproject ? "pyproject.toml [tool.iac] entrypoint: not set" : "pyproject.toml: absent",
   );
-  for (const rule of [ruleRootFiles, ruleScripts, rulePackageMain, ruleExecutable]) {
+  if (docker) {
+    const { argv, why } = execArgv(docker);
+    if (argv) return fromImage(argv, "dockerfile-entrypoint", OWN_DOCKERFILE);
+    scan.considered.push(why);
+  }
+  // Order matters: the Procfile is the repo's own statement of what runs, so it comes before
+  // any guess from the file layout.
+  for (const rule of [ruleProcfile, ruleRootFiles, ruleScripts, rulePackageMain, ruleExecutable]) {
     const found = await rule(scan);
     if (found) return found;
   }

@@ -20,8 +20,16 @@ import {
 import { DOCKERFILE_NAME, TEMPLATE_FILE, renderDockerfile } from "./dockerfile.js";
 import { NO_IGNORE_RULES, parseDockerignore } from "./dockerignore.js";
 import { SourceTree } from "../detect/tree.js";
-import { type TarEntry, collectDir, fileEntry, tarStream } from "./context.js";
+import { type TarEntry, collectDir, fileEntry } from "./context.js";
+import { engineBuild } from "./engine-build.js";
+import { buildFromOwnDockerfile, ownDockerfileTag } from "./own-dockerfile.js";
 import { baseImageId, runnerVersion } from "./tag.js";
+import { readProject, unbuildableReason } from "../detect/project.js";
+import { deriveVersion, pretendVersionVar } from "../detect/version.js";
+import { readSetupPy } from "./setuppy.js";
+
+/** Where the app's constraints land in the image (copied with its wheels). */
+const CONSTRAINTS_IN_IMAGE = "/opt/iac-wheels/app/iac-constraints.txt";
 
 export class BuildError extends IacError {
   override name = "BuildError";
@@ -57,19 +65,14 @@ export interface BuildOptions {
   noCache?: boolean;
 }
 
-interface BuildMessage {
-  stream?: string;
-  status?: string;
-  error?: string;
-  errorDetail?: { message?: string };
-  aux?: { ID?: string };
-}
-
 interface TagParts {
   tag: string;
   dockerfile: string;
   app: Awaited<ReturnType<typeof appRequirements>>;
   baseId: string;
+  /** The version a VCS-versioned build gets, and the per-distribution variable that carries it. */
+  version: string;
+  versionVar: string;
 }
 
 /**
@@ -82,7 +85,24 @@ export async function imageTag(opts: BuildOptions): Promise<TagParts> {
   const docker = opts.docker ?? dockerClient(config);
   const template = await readFile(TEMPLATE_FILE, "utf8");
   const dockerfile = renderDockerfile(template, entrypoint);
-  const app = await appRequirements(source, entrypoint);
+  // pyproject.toml / setup.cfg were read once, by detection; the same model serves here.
+  const project = await readProject(source);
+  const unbuildable = entrypoint.installProject ? unbuildableReason(project) : undefined;
+  if (unbuildable)
+    throw new BuildError(
+      `image build for ${service}: ${unbuildable}`,
+      undefined,
+      [],
+      "publish the project's wheel to your index and list it in requirements.txt, or set an entrypoint that runs from the source without installing the project",
+    );
+  const app = await appRequirements(source, entrypoint, {
+    project,
+    readSetupPy: (text) => readSetupPy(docker, config.baseImage, text, config.cacheDir),
+  });
+  // No .git reaches the build: a version from VCS comes from the resolved ref (detect/version.ts).
+  const version = deriveVersion(slug.ref, source.commit).version;
+  const versionVar = pretendVersionVar(project.name) ?? "SETUPTOOLS_SCM_PRETEND_VERSION";
+
   const baseId = await baseImageId(docker, config.baseImage);
   const h = createHash("sha256");
   for (const part of [
@@ -96,12 +116,23 @@ export async function imageTag(opts: BuildOptions): Promise<TagParts> {
     config.baseImage,
     baseId,
     app.text,
+    app.buildText,
+    app.constraints,
+    version,
+    versionVar,
     config.pipIndexUrl ?? "",
     JSON.stringify(Object.entries(opts.labels ?? {}).sort()),
   ]) {
     h.update(part).update("\0");
   }
-  return { tag: `iac/${service}:${h.digest("hex").slice(0, 20)}`, dockerfile, app, baseId };
+  return {
+    tag: `iac/${service}:${h.digest("hex").slice(0, 20)}`,
+    dockerfile,
+    app,
+    baseId,
+    version,
+    versionVar,
+  };
 }
 
 /** Whether an image is present in the local engine. */
@@ -114,11 +145,21 @@ export async function imageExists(docker: Docker, tag: string): Promise<boolean>
   }
 }
 
+/** The tag a build would produce, for either kind of build (generated or own Dockerfile). */
+export async function plannedTag(opts: BuildOptions): Promise<string> {
+  if (opts.entrypoint.dockerfile) return (await ownDockerfileTag(opts)).tag;
+  return (await imageTag(opts)).tag;
+}
+
 export async function buildImage(opts: BuildOptions): Promise<BuiltImage> {
   const { config, service, slug, source, entrypoint } = opts;
   const emit = (line: string) => opts.onEvent?.(logEvent("build", line, service));
   const docker = opts.docker ?? dockerClient(config);
-  const { tag, dockerfile, app, baseId } = await imageTag({ ...opts, docker });
+  if (entrypoint.dockerfile) return buildFromOwnDockerfile({ ...opts, docker }, emit);
+  const { tag, dockerfile, app, baseId, version, versionVar } = await imageTag({
+    ...opts,
+    docker,
+  });
   for (const w of app.warnings) emit(`warning: ${w}`);
   if (baseId === "absent") {
     emit(
@@ -137,7 +178,15 @@ export async function buildImage(opts: BuildOptions): Promise<BuiltImage> {
 
   const runnerWheels = await runnerWheelhouse(config, { signal: opts.signal, onLine: emit });
   const appWheels = app.text
-    ? await ensureWheelhouse(config, "app", app.text, { signal: opts.signal, onLine: emit })
+    ? await ensureWheelhouse(config, "app", app.text, {
+        signal: opts.signal,
+        onLine: emit,
+        constraints: app.constraints,
+      })
+    : undefined;
+  // Build requirements are resolved on their own (they never share the app's venv).
+  const buildWheels = app.buildText
+    ? await ensureWheelhouse(config, "build", app.buildText, { signal: opts.signal, onLine: emit })
     : undefined;
 
   // Read through the SourceTree like every host-side read of the repo (no link leaves it).
@@ -153,7 +202,12 @@ export async function buildImage(opts: BuildOptions): Promise<BuiltImage> {
     { name: "iac/wheels/app", type: "dir", mode: 0o755 },
     { name: "iac/runner", type: "dir", mode: 0o755 },
     fileEntry("iac/runner/requirements.txt", await runnerRequirements()),
-    fileEntry("iac/app-requirements.txt", app.text),
+    // Constraints pin versions in the image too (the runner's wheels are on the find-links
+    // path as well, and pip would otherwise take the newest of both).
+    fileEntry(
+      "iac/app-requirements.txt",
+      app.text && app.constraints ? `-c ${CONSTRAINTS_IN_IMAGE}\n${app.text}` : app.text,
+    ),
     { name: "iac/runner/iac_runner", type: "dir", mode: 0o755 },
     { name: "app", type: "dir", mode: 0o755 },
   ];
@@ -165,13 +219,20 @@ export async function buildImage(opts: BuildOptions): Promise<BuiltImage> {
       file: path.join(runnerWheels.dir, f),
     });
   }
-  for (const f of appWheels?.files ?? []) {
-    entries.push({
-      name: `iac/wheels/app/${f}`,
-      type: "file",
-      mode: 0o644,
-      file: path.join(appWheels!.dir, f),
-    });
+  if (app.constraints)
+    entries.push(fileEntry("iac/wheels/app/iac-constraints.txt", app.constraints));
+  const appFiles = new Set<string>();
+  for (const wh of [appWheels, buildWheels]) {
+    for (const f of wh?.files ?? []) {
+      if (appFiles.has(f)) continue;
+      appFiles.add(f);
+      entries.push({
+        name: `iac/wheels/app/${f}`,
+        type: "file",
+        mode: 0o644,
+        file: path.join(wh!.dir, f),
+      });
+    }
   }
   await collectDir(
     path.join(RUNNER_DIR, "iac_runner"),
@@ -191,44 +252,25 @@ export async function buildImage(opts: BuildOptions): Promise<BuiltImage> {
     IAC_ENTRYPOINT: JSON.stringify(entrypoint.argv),
     IAC_ENTRYPOINT_KIND: entrypoint.kind,
     IAC_SOURCE_URL: sourceUrl(config, slug),
+    IAC_VERSION: version,
+    IAC_VERSION_VAR: versionVar,
   };
   emit(`building ${tag} FROM ${config.baseImage} (${entries.length} context entries)`);
-  const stream = await docker.buildImage(tarStream(entries), {
-    t: tag,
-    dockerfile: DOCKERFILE_NAME,
-    buildargs,
-    labels: opts.labels,
-    rm: true,
-    forcerm: true,
-    nocache: opts.noCache ?? false,
-    abortSignal: opts.signal,
-  } as Docker.ImageBuildOptions);
-
-  const last: string[] = [];
-  let step: string | undefined;
-  let failure: string | undefined;
-  let id: string | undefined;
-  await new Promise<void>((resolve, reject) => {
-    docker.modem.followProgress(
-      stream,
-      (err: Error | null) => (err ? reject(err) : resolve()),
-      (msg: BuildMessage) => {
-        if (msg.error) failure = msg.errorDetail?.message ?? msg.error;
-        if (msg.aux?.ID) id = msg.aux.ID;
-        const text = msg.stream ?? msg.status ?? msg.error;
-        if (!text) return;
-        for (const line of text.split(/\r?\n/)) {
-          if (!line.trim()) continue;
-          if (/^Step \d+\/\d+ : /.test(line)) step = line;
-          last.push(line);
-          if (last.length > 30) last.shift();
-          emit(line);
-        }
-      },
-    );
-  }).catch((err: Error) => {
-    failure ??= err.message;
-  });
+  const { failure, step, last, id } = await engineBuild(
+    docker,
+    entries,
+    {
+      t: tag,
+      dockerfile: DOCKERFILE_NAME,
+      buildargs,
+      labels: opts.labels,
+      rm: true,
+      forcerm: true,
+      nocache: opts.noCache ?? false,
+      abortSignal: opts.signal,
+    } as Docker.ImageBuildOptions,
+    emit,
+  );
   if (failure) {
     throw new BuildError(
       `image build for ${service} failed${step ? ` at ${step}` : ""}: ${failure}\n--- last build output ---\n${last.slice(-12).join("\n")}`,

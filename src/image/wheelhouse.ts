@@ -6,11 +6,17 @@ import { existsSync } from "node:fs";
 import { mkdir, readdir, readFile, rename, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { parse as parseToml } from "smol-toml";
 import type { Config } from "../kernel/config.js";
 import { IacError } from "../kernel/errors.js";
 import type { Entrypoint, Source } from "../kernel/types.js";
-import { SourceTree } from "../detect/tree.js";
+import type { SourceTree } from "../detect/tree.js";
+import {
+  declaredDependencies,
+  ProjectFileError,
+  readProject,
+  type ProjectModel,
+} from "../detect/project.js";
+import type { SetupPyFacts } from "./setuppy.js";
 import { runTool } from "../platform/exec.js";
 
 export const REPO_ROOT = fileURLToPath(new URL("../..", import.meta.url));
@@ -35,6 +41,10 @@ export interface Wheelhouse {
 export interface AppRequirements {
   /** Sanitized requirement lines for the image (empty when the app needs nothing). */
   text: string;
+  /** What building the project needs (downloaded into the wheelhouse, not installed in the app). */
+  buildText: string;
+  /** Constraint lines (`-c` includes, constraints.txt): they pin versions, they add nothing. */
+  constraints: string;
   /** Where they came from, for messages. */
   origins: string[];
   warnings: string[];
@@ -72,9 +82,16 @@ export async function ensureWheelhouse(
   config: Pick<Config, "cacheDir" | "pipIndexUrl">,
   prefix: string,
   requirements: string,
-  opts: { signal?: AbortSignal; onLine?: (line: string) => void } = {},
+  opts: { signal?: AbortSignal; onLine?: (line: string) => void; constraints?: string } = {},
 ): Promise<Wheelhouse> {
-  const key = sha([requirements, targetPlatform(), TARGET.pythonVersion, config.pipIndexUrl ?? ""]);
+  const constraints = opts.constraints ?? "";
+  const key = sha([
+    requirements,
+    targetPlatform(),
+    TARGET.pythonVersion,
+    config.pipIndexUrl ?? "",
+    ...(constraints ? [constraints] : []),
+  ]);
   const root = path.join(config.cacheDir, "wheels");
   const dir = path.join(root, `${prefix}-${key}`);
   const marker = path.join(dir, ".complete");
@@ -85,6 +102,8 @@ export async function ensureWheelhouse(
       await mkdir(tmp);
       const reqFile = path.join(tmp, ".requirements.txt");
       await writeFile(reqFile, requirements);
+      const conFile = path.join(tmp, ".constraints.txt");
+      if (constraints) await writeFile(conFile, constraints);
       const argv = [
         hostPython(),
         ...["-m", "pip", "download", "--quiet", "--disable-pip-version-check", "--no-input"],
@@ -93,6 +112,7 @@ export async function ensureWheelhouse(
         ...["--platform", targetPlatform(), "--platform", `manylinux2014_${machineArch()}`],
         ...(config.pipIndexUrl ? ["--index-url", config.pipIndexUrl] : []),
         ...["-r", reqFile],
+        ...(constraints ? ["-c", conFile] : []),
       ];
       // Inherits the environment: the host's pip settings (proxy, CA bundle, pip.conf) apply.
       const res = await runTool(argv, {
@@ -105,6 +125,17 @@ export async function ensureWheelhouse(
           ? `no result within ${PIP_TIMEOUT_MS / 60_000} min`
           : res.output.slice(-8).join("\n");
         const noWheel = /no matching distribution|could not find a version/i.test(tail);
+        const missing = missingWheel(res.output);
+        if (missing)
+          throw new WheelhouseError(
+            `no wheel of ${missing.requirement} for CPython ${TARGET.pythonVersion} manylinux ${machineArch()}` +
+              (missing.versions
+                ? ` (versions with a usable wheel or none at all on the index: ${missing.versions})`
+                : "") +
+              ` while collecting ${prefix} requirements`,
+            "only binary wheels are used (building an sdist would run the repository's code on this host): " +
+              `pin a version of ${missing.name} that publishes a wheel for CPython ${TARGET.pythonVersion} manylinux ${machineArch()} or pure-Python (py3-none-any), or publish one to your index (IAC_PIP_INDEX_URL)`,
+          );
         throw new WheelhouseError(
           `pip could not download wheels for ${prefix} requirements (exit ${res.code}):\n${tail}`,
           noWheel
@@ -126,6 +157,28 @@ export async function ensureWheelhouse(
   }
   const files = (await readdir(dir)).filter((f) => f.endsWith(".whl")).sort();
   return { dir, files, key };
+}
+
+/**
+ * The requirement pip could not satisfy with a wheel, from its output:
+ * "Could not find a version that satisfies the requirement X==1.0 (from versions: a, b)".
+ */
+export function missingWheel(
+  output: string[],
+): { requirement: string; name: string; versions?: string } | undefined {
+  for (const line of output) {
+    const m =
+      /could not find a version that satisfies the requirement (.+?) \(from versions: ([^)]*)\)/i.exec(
+        line,
+      );
+    if (m) {
+      const requirement = m[1]!.trim();
+      const name = /^[A-Za-z0-9][A-Za-z0-9._-]*/.exec(requirement)?.[0] ?? requirement;
+      const versions = m[2]!.trim();
+      return { requirement, name, versions: versions === "none" ? undefined : versions };
+    }
+  }
+  return undefined;
 }
 
 /** Wheels for the runner's venv (runner/requirements.txt) plus the build tools. */
@@ -151,12 +204,19 @@ function inside(root: string, file: string): boolean {
   return rel !== "" && !rel.startsWith("..") && !path.isAbsolute(rel);
 }
 
+interface Collected {
+  origins: string[];
+  warnings: string[];
+  constraints: string[];
+}
+
 async function readRequirementsFile(
   tree: SourceTree,
   root: string,
   file: string,
-  out: AppRequirements,
+  out: Collected,
   depth: number,
+  asConstraints = false,
 ): Promise<string[]> {
   const rel = path.relative(root, file);
   if (depth > 5) throw new WheelhouseError(`requirements includes nest too deep at ${rel}`);
@@ -174,7 +234,10 @@ async function readRequirementsFile(
     const include = /^(-r|--requirement|-c|--constraint)[\s=]+(\S+)$/.exec(line);
     if (include) {
       const target = path.resolve(path.dirname(file), include[2]!);
-      lines.push(...(await readRequirementsFile(tree, root, target, out, depth + 1)));
+      const constraint = asConstraints || /^(-c|--constraint)$/.test(include[1]!);
+      const got = await readRequirementsFile(tree, root, target, out, depth + 1, constraint);
+      if (constraint) out.constraints.push(...got);
+      else lines.push(...got);
       continue;
     }
     if (/^(-e|--editable)\b/.test(line)) {
@@ -200,48 +263,132 @@ async function readRequirementsFile(
   return lines;
 }
 
+/** Where a project keeps its run-time requirements file, first match wins (never dev/test/docs). */
+export const REQUIREMENTS_FILES = [
+  "requirements.txt",
+  "requirements-prod.txt",
+  "requirements-production.txt",
+  "requirements/prod.txt",
+  "requirements/production.txt",
+  "requirements/base.txt",
+  "requirements/main.txt",
+];
+
+function checkIndexRequirement(where: string, d: string): void {
+  if (/(:\/\/|\s@\s|^[./]|^file:)/.test(d) || /^[^=<>!~;\s[]*@/.test(d))
+    throw new WheelhouseError(
+      `${where}: "${d}" is a URL, path or VCS reference`,
+      "only index packages can be fetched as wheels offline: publish it to your index (IAC_PIP_INDEX_URL) or vendor it into the repository",
+    );
+}
+
+export interface AppRequirementsOptions {
+  /** Reads a setup.py's literal declarations (in a container: image/setuppy.ts). */
+  readSetupPy?: (text: string) => Promise<SetupPyFacts>;
+  /** The project model when the caller has it (else read once per source). */
+  project?: ProjectModel;
+}
+
 /**
- * What the app needs installed: requirements.txt (with -r/-c includes inside the repo) and,
- * when the project itself is installed, its [project].dependencies and build requirements
- * from pyproject.toml. Dependencies a setup.py computes at build time cannot be known
- * without running it; list them in requirements.txt.
+ * What the app needs, statically (repo code never runs on the host):
+ *   - the requirements file (REQUIREMENTS_FILES, with -r includes inside the repo; -c includes
+ *     and a root constraints.txt become constraints);
+ *   - what the project declares (detect/project.ts: [project] + dynamic, Poetry, flit,
+ *     setup.cfg, and the extras the entrypoint asks for), and a literal setup.py read with
+ *     `ast` in a container;
+ *   - when the project itself is installed, its build requirements (downloaded, not installed).
  */
 export async function appRequirements(
   source: Pick<Source, "dir"> & Partial<Pick<Source, "root">>,
-  entrypoint: Pick<Entrypoint, "installProject">,
+  entrypoint: Pick<Entrypoint, "installProject" | "extras">,
+  opts: AppRequirementsOptions = {},
 ): Promise<AppRequirements> {
-  const out: AppRequirements = { text: "", origins: [], warnings: [] };
-  // Every read goes through the tree: a link out of the repository is refused, not followed.
-  const tree = new SourceTree(source.root ?? source.dir);
-  const lines: string[] = [];
-  const req = path.join(source.dir, "requirements.txt");
-  if ((await tree.kind(req)) !== undefined)
-    lines.push(...(await readRequirementsFile(tree, source.dir, req, out, 0)));
-  const pyproject = path.join(source.dir, "pyproject.toml");
-  const pyText = entrypoint.installProject ? await tree.readText(pyproject) : undefined;
-  if (pyText !== undefined) {
-    let doc: Record<string, unknown>;
-    try {
-      doc = parseToml(pyText) as Record<string, unknown>;
-    } catch (err) {
-      throw new WheelhouseError(`pyproject.toml is not valid TOML: ${(err as Error).message}`);
-    }
-    const project = (doc.project ?? {}) as { dependencies?: unknown };
-    const build = (doc["build-system"] ?? {}) as { requires?: unknown };
-    const strings = (v: unknown) =>
-      Array.isArray(v) ? v.filter((x): x is string => typeof x === "string") : [];
-    const deps = [...strings(project.dependencies), ...strings(build.requires)];
-    for (const d of deps) {
-      if (/(:\/\/|\s@\s|^[./])/.test(d)) {
-        throw new WheelhouseError(
-          `pyproject.toml: "${d}" is a URL or path reference`,
-          "only index packages can be fetched as wheels offline",
-        );
-      }
-    }
-    if (deps.length) out.origins.push("pyproject.toml");
-    lines.push(...deps);
+  let project: ProjectModel;
+  try {
+    project = opts.project ?? (await readProject(source));
+  } catch (err) {
+    if (err instanceof ProjectFileError) throw new WheelhouseError(err.message, err.hint);
+    throw err;
   }
-  out.text = lines.length ? [...new Set(lines)].join("\n") + "\n" : "";
-  return out;
+  // Every read goes through the tree: a link out of the repository is refused, not followed.
+  const tree = project.tree;
+  const out: Collected = { origins: [], warnings: [], constraints: [] };
+  const lines: string[] = [];
+  let reqFile: string | undefined;
+  for (const name of REQUIREMENTS_FILES) {
+    const file = path.join(source.dir, name);
+    if ((await tree.kind(file)) !== undefined) {
+      reqFile = name;
+      lines.push(...(await readRequirementsFile(tree, source.dir, file, out, 0)));
+      break;
+    }
+  }
+  const constraintsFile = path.join(source.dir, "constraints.txt");
+  if ((await tree.kind(constraintsFile)) === "file" && !out.origins.includes("constraints.txt"))
+    out.constraints.push(
+      ...(await readRequirementsFile(tree, source.dir, constraintsFile, out, 0, true)),
+    );
+
+  let declared;
+  try {
+    declared = declaredDependencies(project, entrypoint.extras ?? []);
+  } catch (err) {
+    if (err instanceof ProjectFileError) throw new WheelhouseError(err.message, err.hint);
+    throw err;
+  }
+  out.warnings.push(...declared.warnings);
+  for (const d of declared.requirements) checkIndexRequirement(declared.origins.join(", "), d);
+  lines.push(...declared.requirements);
+  out.origins.push(...declared.origins);
+  for (const f of declared.files)
+    lines.push(...(await readRequirementsFile(tree, source.dir, path.join(source.dir, f), out, 0)));
+  const build: string[] = entrypoint.installProject ? [...project.buildRequires] : [];
+
+  if (declared.fromSetupPy) {
+    const text = await tree.readText(path.join(source.dir, "setup.py"), 4 * 1024 * 1024);
+    if (text !== undefined) {
+      if (!opts.readSetupPy)
+        throw new WheelhouseError(
+          "setup.py declares the dependencies: reading it needs the build container",
+        );
+      const facts = await opts.readSetupPy(text);
+      const addHint =
+        "list the dependencies in requirements.txt (or setup.cfg [options] install_requires, " +
+        "or pyproject.toml [project].dependencies); setup.py is never run to find them";
+      if (facts.error)
+        throw new WheelhouseError(`setup.py: ${facts.error} (read with Python's ast)`, addHint);
+      if (facts.install_requires === null) {
+        if (!reqFile)
+          throw new WheelhouseError(
+            "setup.py: install_requires is not a literal (it is computed when setup.py runs), " +
+              "so it cannot be known without running the repository's code",
+            addHint,
+          );
+        out.warnings.push(
+          `setup.py: install_requires is not a literal; using ${reqFile} for the dependencies`,
+        );
+      } else {
+        for (const d of facts.install_requires)
+          checkIndexRequirement("setup.py install_requires", d);
+        lines.push(...facts.install_requires);
+        if (facts.install_requires.length) out.origins.push("setup.py install_requires (ast)");
+      }
+      for (const extra of entrypoint.extras ?? []) {
+        const e = facts.extras_require?.[extra];
+        if (e) lines.push(...e);
+        else
+          out.warnings.push(`setup.py: extra [${extra}] is not a literal entry of extras_require`);
+      }
+      if (entrypoint.installProject && facts.setup_requires) build.push(...facts.setup_requires);
+    }
+  }
+  for (const d of build) checkIndexRequirement("pyproject.toml [build-system].requires", d);
+  const join = (xs: string[]) => (xs.length ? [...new Set(xs)].join("\n") + "\n" : "");
+  return {
+    text: join(lines),
+    buildText: join(build),
+    constraints: join(out.constraints),
+    origins: out.origins,
+    warnings: out.warnings,
+  };
 }

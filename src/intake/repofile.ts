@@ -1,6 +1,7 @@
 // The repos file (YAML or JSON; JSON is read as YAML 1.2) -> ServiceSpec[]. Accepted shapes:
 //   - gh:owner/repo#ref                      a top-level list of slugs (or entries, below)
-//   services: [ {slug, name?, entrypoint?, env?, port?, replicas?, placement?} | "slug", ... ]
+//   services: [ {slug, name?, entrypoint?, env?, port?, resources?, replicas?, placement?,
+//                build?, labels?, telemetry?} | "slug", ... ]
 //   slugs: [ "slug", ... ]                   (the admin API's POST /deploy body)
 // Every error names the file (or origin), the entry (numbered from 1, and its slug) and what is wrong.
 // Two entries that end up with the same service name are an error (not a silent suffix):
@@ -13,7 +14,9 @@ import { IacError, UsageError } from "../kernel/errors.js";
 import { DNS_LABEL_HINT, isDnsLabel } from "../kernel/names.js";
 import { parseSlug, serviceNameFor, type ParseSlugOptions } from "./slug.js";
 import { parseResources } from "./resources.js";
-import type { ServiceSpec } from "../kernel/types.js";
+import type { BuildMode, ServiceSpec, TelemetryMode } from "../kernel/types.js";
+import { ENTRYPOINT_LABEL, labelArgv } from "../detect/dockerfile.js";
+import { PROCESS_NAME_RE } from "../detect/procfile.js";
 
 const ENTRY_KEYS = new Set([
   "slug",
@@ -24,6 +27,9 @@ const ENTRY_KEYS = new Set([
   "resources",
   "replicas",
   "placement",
+  "build",
+  "labels",
+  "telemetry",
 ]);
 /** Swarm placement constraint: node.<attr> == / != value (what `docker service create --constraint` takes). */
 const CONSTRAINT_RE = /^node\.[A-Za-z0-9_.-]+\s*(==|!=)\s*[A-Za-z0-9_.:/-]+$/;
@@ -185,11 +191,95 @@ function parseEntry(
     const value = entry.placement;
     spec.placement = withWhere("", field("placement"), () => parsePlacement(value, where));
   }
-  if (entry.entrypoint !== undefined) {
+  if (isRecord(entry.entrypoint)) {
+    const value = entry.entrypoint;
+    spec.process = withWhere("", field("entrypoint"), () => parseProcessValue(value, where));
+  } else if (entry.entrypoint !== undefined) {
     const value = entry.entrypoint;
     spec.entrypoint = withWhere("", field("entrypoint"), () => parseEntrypointValue(value, where));
   }
+  if (entry.build !== undefined) {
+    const value = entry.build;
+    spec.build = withWhere("", field("build"), () => parseBuildValue(value, where));
+  }
+  if (entry.labels !== undefined) {
+    const value = entry.labels;
+    spec.labels = withWhere("", field("labels"), () => parseLabels(value, where));
+  }
+  if (entry.telemetry !== undefined) {
+    const value = entry.telemetry;
+    spec.telemetry = withWhere("", field("telemetry"), () => parseTelemetryValue(value, where));
+  }
   return spec;
+}
+
+/** `entrypoint: {process: NAME}`: a process type of the repo's Procfile. */
+export function parseProcessValue(value: Record<string, unknown>, where: string): string {
+  const keys = Object.keys(value);
+  if (keys.length !== 1 || keys[0] !== "process" || typeof value.process !== "string")
+    throw new UsageError(
+      `${where}: entrypoint as a mapping takes exactly one key, process (a Procfile process type)`,
+      'e.g. entrypoint: {process: worker}, or entrypoint: "python -m app"',
+    );
+  if (!PROCESS_NAME_RE.test(value.process))
+    throw new UsageError(
+      `${where}: process ${JSON.stringify(value.process)} is not a Procfile process type name`,
+      "process types are letters, digits, '_' and '-' (web, worker, ...)",
+    );
+  return value.process;
+}
+
+/** `build: dockerfile | default`. */
+export function parseBuildValue(value: unknown, where: string): BuildMode {
+  if (value === "dockerfile" || value === "default") return value;
+  throw new UsageError(
+    `${where}: build ${JSON.stringify(value)} is not "dockerfile" or "default"`,
+    "build: dockerfile builds the repository's own Dockerfile and layers the runner on top",
+  );
+}
+
+/** `telemetry: auto | off` (YAML's bare `off` is the string "off" in YAML 1.2, false in 1.1). */
+export function parseTelemetryValue(value: unknown, where: string): TelemetryMode {
+  if (value === "auto" || value === "off") return value;
+  if (value === false) return "off";
+  throw new UsageError(
+    `${where}: telemetry ${JSON.stringify(value)} is not "auto" or "off"`,
+    "telemetry: off builds the image without OpenTelemetry auto-instrumentation of main()",
+  );
+}
+
+/** Label keys the images carry themselves; only io.iac.entrypoint may come from the user. */
+const RESERVED_LABEL_RE = /^(io\.iac\.|org\.opencontainers\.image\.(source|revision)$)/;
+const LABEL_KEY_RE = /^[A-Za-z0-9][A-Za-z0-9._/-]{0,127}$/;
+
+/** `labels:`: image labels (strings); `io.iac.entrypoint` overrides detection. */
+export function parseLabels(value: unknown, where: string): Record<string, string> {
+  if (!isRecord(value)) throw new UsageError(`${where}: labels must be a mapping of key: value`);
+  const out: Record<string, string> = {};
+  for (const [key, v] of Object.entries(value)) {
+    if (!LABEL_KEY_RE.test(key))
+      throw new UsageError(`${where}: label key '${key}' is not a label name (e.g. com.acme.team)`);
+    if (RESERVED_LABEL_RE.test(key) && key !== ENTRYPOINT_LABEL)
+      throw new UsageError(
+        `${where}: label '${key}' is set by iac itself`,
+        `of the io.iac.* labels only ${ENTRYPOINT_LABEL} may be given (it overrides the detected entrypoint)`,
+      );
+    if (typeof v !== "string" && typeof v !== "number" && typeof v !== "boolean")
+      throw new UsageError(`${where}: label ${key} must be a string`);
+    const text = String(v);
+    if (text.includes("\0") || text.length > 4096)
+      throw new UsageError(`${where}: label ${key} contains a NUL byte or is over 4096 characters`);
+    out[key] = text;
+  }
+  if (out[ENTRYPOINT_LABEL] !== undefined) {
+    const text = out[ENTRYPOINT_LABEL];
+    try {
+      labelArgv(text, `label ${ENTRYPOINT_LABEL}`);
+    } catch (err) {
+      throw new UsageError(`${where}: ${(err as IacError).message}`, (err as IacError).hint);
+    }
+  }
+  return out;
 }
 
 /** `replicas:` (swarm target): tasks of the service, 1..100. */

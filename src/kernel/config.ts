@@ -117,6 +117,11 @@ const envSchema = z.object({
   IAC_RESTART_POLICY: z.enum(["never", "on-failure", "always"]).default("on-failure"),
   IAC_LOG_LEVEL: z.enum(["trace", "debug", "info", "warn", "error", "silent"]).default("info"),
   DOCKER_HOST: z.string().min(1).optional(),
+  /** Extra `ssh` options for an ssh:// DOCKER_HOST (iac's own calls and the provider's). */
+  IAC_SSH_OPTS: z
+    .string()
+    .default("")
+    .transform((v) => v.split(/\s+/).filter(Boolean)),
   IAC_TARGET: z.enum(["local", "swarm"]).default("local"),
   /** Swarm target: Docker endpoints of every node, for `docker save | docker load` of images. */
   IAC_SWARM_NODES: z
@@ -207,6 +212,8 @@ export interface Config {
   keepReleases: number;
   logLevel: "trace" | "debug" | "info" | "warn" | "error" | "silent";
   dockerHost?: string;
+  /** Extra `ssh` arguments for an ssh:// dockerHost (e.g. `-F ~/.ssh/iac_config`), never a shell string. */
+  sshOpts: string[];
   /** Where each setting came from (unset keys: "default"). */
   origins: Record<string, SettingOrigin>;
   /** local: one Docker host (containers + sidecars); swarm: docker_service per repo on a Swarm. */
@@ -362,6 +369,7 @@ export function loadConfig(
     keepReleases: e.IAC_KEEP_RELEASES,
     logLevel: e.IAC_LOG_LEVEL,
     dockerHost: e.DOCKER_HOST,
+    sshOpts: e.IAC_SSH_OPTS,
     origins,
     target: e.IAC_TARGET,
     swarmNodes: e.IAC_SWARM_NODES,
@@ -429,7 +437,8 @@ export function loadSystemConfig(
 
 /** Variables handed through to child processes (terraform, git) without leaking secrets. */
 export function childEnv(extra: Record<string, string> = {}): Record<string, string> {
-  const keep = ["PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "DOCKER_HOST", "USER"];
+  // SSH_AUTH_SOCK: an ssh:// DOCKER_HOST authenticates through the user's agent.
+  const keep = ["PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "DOCKER_HOST", "USER", "SSH_AUTH_SOCK"];
   const out: Record<string, string> = {};
   for (const key of keep) {
     const value = process.env[key];

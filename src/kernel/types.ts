@@ -47,6 +47,14 @@ export interface ServiceSpec {
   slug: Slug;
   /** Entrypoint override from the repos file (argv string or list). */
   entrypoint?: string[];
+  /** `entrypoint: {process: worker}`: run that process type of the repo's Procfile. */
+  process?: string;
+  /** `build: dockerfile`: build the repo's own Dockerfile, then layer the runner on top. */
+  build?: BuildMode;
+  /** `labels:` of the repos file: image labels; `io.iac.entrypoint` overrides detection. */
+  labels?: Record<string, string>;
+  /** `telemetry: off|auto`: OpenTelemetry auto-instrumentation of main() (default auto). */
+  telemetry?: TelemetryMode;
   env: Record<string, string>;
   /** The port the app serves its peers on (127.0.0.1 of its container); none = not reachable. */
   port?: number;
@@ -70,6 +78,10 @@ export interface Source {
   via: "tarball" | "clone" | "cache" | "local";
 }
 
+/** How the image is made: the generated Dockerfile, or the repo's own Dockerfile + the runner. */
+export type BuildMode = "default" | "dockerfile";
+export type TelemetryMode = "auto" | "off";
+
 export type EntrypointKind =
   "python-file" | "python-main-function" | "console-script" | "python-module" | "executable";
 
@@ -83,6 +95,8 @@ export interface Entrypoint {
   installProject: boolean;
   /** Extras the entrypoint asks for (`name = pkg.cli:main [web]`): their dependencies are installed. */
   extras?: string[];
+  /** Set when the image is built from the repo's own Dockerfile (path relative to the source dir). */
+  dockerfile?: string;
 }
 
 /** A built (or reused) app image. */

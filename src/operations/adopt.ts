@@ -134,6 +134,7 @@ export async function readRunningStack(
     project,
     network_name: network || config.network,
     docker_host: config.dockerHost ?? "unix:///var/run/docker.sock",
+    ssh_opts: config.sshOpts,
     sidecar: anySidecar ? "envoy" : "none",
     envoy_image: anySidecar ? await tagOf(anySidecar) : config.envoyImage,
     otlp_endpoint: env0.OTEL_EXPORTER_OTLP_ENDPOINT ?? "",

@@ -7,7 +7,7 @@ import { errorMessage, formatError } from "../kernel/errors.js";
 import { type EventSink, noopSink, stageEvent } from "../kernel/events.js";
 import { fetchSource } from "../source/fetch.js";
 import { mapLimit } from "../platform/limit.js";
-import type { EntrypointKind, ServiceSpec, Source } from "../kernel/types.js";
+import type { BuildMode, EntrypointKind, ServiceSpec, Source } from "../kernel/types.js";
 import { DEFAULT_RESOURCES, showResources } from "../intake/resources.js";
 
 export interface InspectResult {
@@ -23,6 +23,8 @@ export interface InspectResult {
   version?: string;
   entrypoint?: { kind: EntrypointKind; argv: string[]; rule: string };
   installProject?: boolean;
+  /** `dockerfile`: the image is built from the repo's own Dockerfile (+ the runner layer). */
+  build?: BuildMode;
   /** Container limits the service will get (repos file `resources:` over the defaults). */
   resources: { memory: string; cpus: number; pids: number };
   error?: string;
@@ -53,9 +55,10 @@ export async function inspectService(
     onEvent(
       stageEvent("detect", spec.name, `commit ${source.commit.slice(0, 12)} (${source.via})`),
     );
-    const ep = await detectEntrypoint(source, spec.entrypoint);
+    const ep = await detectEntrypoint(source, spec);
     result.entrypoint = { kind: ep.kind, argv: ep.argv, rule: ep.rule };
     result.installProject = ep.installProject;
+    result.build = ep.dockerfile ? "dockerfile" : "default";
     onEvent(stageEvent("done", spec.name, `${ep.kind}: ${ep.argv.join(" ")}`));
   } catch (err) {
     result.error = describe(err);
@@ -78,7 +81,16 @@ export async function inspectServices(
 
 type InspectJsonService = Pick<
   InspectResult,
-  "name" | "slug" | "ref" | "port" | "commit" | "version" | "entrypoint" | "resources" | "error"
+  | "name"
+  | "slug"
+  | "ref"
+  | "port"
+  | "commit"
+  | "version"
+  | "entrypoint"
+  | "build"
+  | "resources"
+  | "error"
 >;
 
 /** The JSON document of `iac inspect --output json` (DESIGN.md). */
@@ -95,6 +107,7 @@ export function inspectJson(results: InspectResult[]): { services: InspectJsonSe
       if (r.commit) out.commit = r.commit;
       if (r.version) out.version = r.version;
       if (r.entrypoint) out.entrypoint = r.entrypoint;
+      if (r.build === "dockerfile") out.build = r.build; // only then: the contract stays as it was
       if (r.error !== undefined) out.error = r.error;
       return out;
     }),

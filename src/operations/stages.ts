@@ -9,8 +9,9 @@ import { UIDS } from "../kernel/contract.js";
 import type { EventSink } from "../kernel/events.js";
 import type { BuiltImage, CertPaths, Entrypoint, ServiceSpec, Source } from "../kernel/types.js";
 import { detectEntrypoint } from "../detect/entrypoint.js";
+import { ENTRYPOINT_LABEL } from "../detect/dockerfile.js";
 import type { HealthStatus } from "../gen/controlplane.js";
-import { buildImage, imageExists, imageTag } from "../image/build.js";
+import { buildImage, imageExists, plannedTag } from "../image/build.js";
 import { dockerClient } from "../platform/docker.js";
 import { type EnvoyPeer, writeEnvoyConfig } from "../mesh/envoy.js";
 import { ensureServiceCert, serviceSpiffeId } from "../mesh/pki.js";
@@ -90,6 +91,12 @@ function runtimeTarget(target: { port: number; service: string; project?: string
   };
 }
 
+/** The repos file's `labels:` for the image; io.iac.entrypoint was used by detection. */
+function imageLabels(spec: ServiceSpec): Record<string, string> | undefined {
+  const labels = Object.entries(spec.labels ?? {}).filter(([k]) => k !== ENTRYPOINT_LABEL);
+  return labels.length > 0 ? Object.fromEntries(labels) : undefined;
+}
+
 export const realStages: Stages = {
   async preflight(config, project, onEvent) {
     // The local module reads the shared network as a data source and adopts containers found
@@ -103,7 +110,7 @@ export const realStages: Stages = {
   },
   fetch: (spec, { config, onEvent, signal }) =>
     fetchSource(spec.slug, { config, service: spec.name, onEvent, signal }),
-  detect: (source, spec) => detectEntrypoint(source, spec.entrypoint),
+  detect: (source, spec) => detectEntrypoint(source, spec),
   build: (spec, source, entrypoint, { config, onEvent, signal }) =>
     buildImage({
       config,
@@ -113,11 +120,20 @@ export const realStages: Stages = {
       entrypoint,
       onEvent,
       signal,
+      labels: imageLabels(spec),
     }),
   async imageTag(spec, source, entrypoint, { config }) {
     const docker = dockerClient(config);
-    const opts = { config, service: spec.name, slug: spec.slug, source, entrypoint, docker };
-    const { tag } = await imageTag(opts);
+    const opts = {
+      config,
+      service: spec.name,
+      slug: spec.slug,
+      source,
+      entrypoint,
+      docker,
+      labels: imageLabels(spec),
+    };
+    const tag = await plannedTag(opts);
     return { tag, exists: await imageExists(docker, tag) };
   },
   certs: (spec, { config, project }) =>

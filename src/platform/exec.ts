@@ -3,7 +3,7 @@
 // own helpers, line-wise output and the last lines kept for error messages.
 import { spawn } from "node:child_process";
 import { createInterface } from "node:readline";
-import { PassThrough, type Readable } from "node:stream";
+import { Duplex, PassThrough, type Readable } from "node:stream";
 import { ToolError } from "../kernel/errors.js";
 
 export interface ProcessOptions {
@@ -166,4 +166,36 @@ export async function runTool(
       { cause: err },
     );
   }
+}
+
+/**
+ * Starts `argv` as a byte tunnel: writes go to its stdin, reads come from its stdout (an ssh
+ * `docker system dial-stdio` connection). Destroying the stream ends the process; the process
+ * ending (or failing to start) ends the stream, with its last stderr line as the error.
+ */
+export function openStdioTunnel(argv: string[]): Duplex {
+  const [cmd, ...args] = argv as [string, ...string[]];
+  const child = spawn(cmd, args, { stdio: ["pipe", "pipe", "pipe"] });
+  // stdout's end is held back until the exit code is known: a failed ssh (unknown host key,
+  // refused login) must surface as its own message, not as a bare "socket hang up".
+  const out = new PassThrough();
+  child.stdout.pipe(out, { end: false });
+  const stream = Duplex.from({ readable: out, writable: child.stdin });
+  let lastErr = "";
+  createInterface({ input: child.stderr }).on("line", (line) => {
+    if (line.trim()) lastErr = line.trim();
+  });
+  child.stdin.on("error", () => undefined); // the exit code below tells what happened
+  child.on("error", (err) => out.destroy(new Error(`cannot run ${cmd}: ${err.message}`)));
+  child.on("close", (code, signal) => {
+    if (code === 0 || stream.destroyed) out.end();
+    else
+      out.destroy(
+        new Error(`${argv.join(" ")} failed (${code ?? signal})${lastErr ? `: ${lastErr}` : ""}`),
+      );
+  });
+  stream.on("close", () => {
+    if (child.exitCode === null && child.signalCode === null) child.kill("SIGTERM");
+  });
+  return stream;
 }

@@ -32,6 +32,7 @@ export interface SwarmVars {
   project: string;
   network_name: string;
   docker_host: string;
+  ssh_opts: string[];
   ca_file: string;
   otlp_endpoint: string;
   runner_restart_policy: string;
@@ -66,6 +67,7 @@ export function swarmVars(
     project,
     network_name: config.network,
     docker_host: config.dockerHost ?? "unix:///var/run/docker.sock",
+    ssh_opts: config.sshOpts,
     ca_file: caFile,
     otlp_endpoint: config.otlpEndpoint ?? "",
     runner_restart_policy: config.restartPolicy,

@@ -35,6 +35,7 @@ export interface StackVars {
   project: string;
   network_name: string;
   docker_host: string;
+  ssh_opts: string[];
   sidecar: "envoy" | "none";
   envoy_image: string;
   otlp_endpoint: string;
@@ -64,6 +65,7 @@ export function stackVars(
     project,
     network_name: config.network,
     docker_host: config.dockerHost ?? "unix:///var/run/docker.sock",
+    ssh_opts: config.sshOpts,
     sidecar: config.sidecar,
     envoy_image: config.envoyImage,
     otlp_endpoint: config.otlpEndpoint ?? "",

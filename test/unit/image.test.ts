@@ -137,7 +137,7 @@ describe("build context tar", () => {
 });
 
 describe("app requirements", () => {
-  it("inlines -r includes, drops index options with a warning, adds pyproject deps when installing", async () => {
+  it("inlines -r includes, drops index options with a warning, adds the project's deps; build requirements only when installing", async () => {
     await mkdir(path.join(dir, "req"));
     await writeFile(
       path.join(dir, "requirements.txt"),
@@ -153,11 +153,13 @@ describe("app requirements", () => {
       "attrs>=20    ; python_version >= '3'",
       "requests==2.0",
       "click>=8",
-      "hatchling",
     ]);
+    expect(withProject.buildText).toBe("hatchling\n");
     expect(withProject.warnings.join()).toMatch(/--index-url/);
+    // A main.py next to a pyproject.toml still needs the project's dependencies; not its build.
     const without = await appRequirements({ dir }, { installProject: false });
-    expect(without.text).not.toContain("click");
+    expect(without.text).toContain("click>=8");
+    expect(without.buildText).toBe("");
     expect(
       await appRequirements({ dir: path.join(dir, "req") }, { installProject: false }),
     ).toMatchObject({

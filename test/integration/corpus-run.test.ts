@@ -1,0 +1,211 @@
+// The real-world corpus, built and run: every entry of test/helpers/corpus.ts with `run` is
+// fetched from the local GitHub stand-in (a tarball: no .git), detected, built into an image
+// by the real pipeline (host wheelhouse, offline image build on the local base image) and run
+// the way the Terraform module runs it (IAC_SIDECAR=none); the runner's HealthCheck over mTLS
+// must reach the entry's SERVING / NOT_SERVING, and its logs the entry's pattern. Entries with
+// `buildError` must fail the build with that message. Prints the build and run times.
+import path from "node:path";
+import type Docker from "dockerode";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { detectEntrypoint } from "../../src/detect/entrypoint.js";
+import { HealthStatus_Status } from "../../src/gen/controlplane.js";
+import { buildImage } from "../../src/image/build.js";
+import { parseSlug } from "../../src/intake/slug.js";
+import { loadConfig, type Config } from "../../src/kernel/config.js";
+import { formatError } from "../../src/kernel/errors.js";
+import type { BuiltImage } from "../../src/kernel/types.js";
+import { dockerClient } from "../../src/platform/docker.js";
+import { mapLimit } from "../../src/platform/limit.js";
+import { waitForServing } from "../../src/runtime/client.js";
+import { fetchSource } from "../../src/source/fetch.js";
+import { CORPUS, type CorpusEntry, corpusService, serveCorpus } from "../helpers/corpus.js";
+import { type GitHubServer, startGitHubServer } from "../helpers/github-server.js";
+import {
+  BASE_IMAGE,
+  containerLogs,
+  makeCerts,
+  runApp,
+  TEST_LABEL,
+  tmpRoot,
+  type RuntimeCerts,
+} from "../helpers/runtime-fixtures.js";
+
+const RUN = CORPUS.filter((e) => e.run);
+const CORPUS_LABEL = { ...TEST_LABEL, "io.iac.corpus": "1" };
+/** Builds at a time: 2 cores; pip and the image builds are mostly CPU and disk. */
+const PARALLEL = 3;
+
+async function dockerReady(): Promise<string | undefined> {
+  try {
+    const docker = dockerClient({});
+    await docker.version();
+    await docker.getImage(BASE_IMAGE).inspect();
+    return undefined;
+  } catch (err) {
+    return `Docker engine or base image ${BASE_IMAGE} unavailable (${(err as Error).message}); run make bootstrap`;
+  }
+}
+
+const skipReason = await dockerReady();
+if (skipReason) console.warn(`SKIPPING the corpus build-and-run tests: ${skipReason}`);
+
+interface Outcome {
+  entry: CorpusEntry;
+  image?: BuiltImage;
+  buildError?: string;
+  buildMs: number;
+  health?: HealthStatus_Status;
+  message?: string;
+  logs?: string;
+  runMs?: number;
+}
+
+describe.skipIf(skipReason !== undefined)("real-world corpus: build and run", () => {
+  let docker: Docker;
+  let config: Config;
+  let srv: GitHubServer;
+  let root: Awaited<ReturnType<typeof tmpRoot>>;
+  let certs: RuntimeCerts;
+  let cleanupRepos: (() => Promise<void>) | undefined;
+  const containers: Docker.Container[] = [];
+  const images: BuiltImage[] = [];
+  const outcomes = new Map<string, Outcome>();
+  const runId = Date.now().toString(36);
+
+  beforeAll(async () => {
+    const t0 = Date.now();
+    docker = dockerClient({});
+    root = await tmpRoot("iac-corpus-run-");
+    srv = await startGitHubServer();
+    ({ cleanup: cleanupRepos } = await serveCorpus(srv, RUN));
+    // The default cache dir: wheelhouses are shared with every other build on this machine.
+    config = loadConfig(
+      {
+        ...process.env,
+        IAC_BASE_IMAGE: BASE_IMAGE,
+        GITHUB_API_URL: srv.apiUrl,
+        GITHUB_SERVER_URL: srv.serverUrl,
+      },
+      {},
+      root.dir,
+    );
+    certs = await makeCerts(path.join(root.dir, "secrets"), "rt-test");
+    await mapLimit(RUN, PARALLEL, async (entry) => {
+      const service = `cx-${entry.name}`.slice(0, 63);
+      const t = Date.now();
+      const out: Outcome = { entry, buildMs: 0 };
+      outcomes.set(entry.name, out);
+      try {
+        const slug = parseSlug(String(corpusService(entry).slug));
+        const source = await fetchSource(slug, { config, service });
+        const ep = await detectEntrypoint(source);
+        out.image = await buildImage({
+          config,
+          service,
+          slug,
+          source,
+          entrypoint: ep,
+          docker,
+          labels: CORPUS_LABEL,
+        });
+        images.push(out.image);
+      } catch (err) {
+        out.buildError = formatError(err);
+      }
+      out.buildMs = Date.now() - t;
+    });
+    const buildWall = Date.now() - t0;
+
+    const t1 = Date.now();
+    await Promise.all(
+      [...outcomes.values()]
+        .filter((o) => o.image)
+        .map(async (o) => {
+          const service = `cx-${o.entry.name}`.slice(0, 63);
+          const t = Date.now();
+          const { container, port } = await runApp(docker, o.image!.tag, {
+            name: `cx-${o.entry.name}-${runId}`.slice(0, 120),
+            service,
+            certDir: await certs.serviceDir(service),
+          });
+          containers.push(container);
+          const status = await waitForServing(
+            { host: "127.0.0.1", port, serverName: service },
+            certs.controlPlane,
+            { deadlineMs: 90_000 },
+          ).catch((err: Error) => ({ status: HealthStatus_Status.UNKNOWN, message: err.message }));
+          o.health = status.status;
+          o.message = status.message;
+          o.runMs = Date.now() - t;
+          // main() printed its marker before the health answer was definitive.
+          o.logs = await containerLogs(container);
+        }),
+    );
+    const runWall = Date.now() - t1;
+    console.info(
+      `corpus: ${RUN.length} entries built and run (${CORPUS.length} in the corpus); ` +
+        `build wall ${(buildWall / 1000).toFixed(1)} s, run wall ${(runWall / 1000).toFixed(1)} s`,
+    );
+    console.info(
+      "corpus per entry:",
+      Object.fromEntries(
+        [...outcomes].map(([k, o]) => [
+          k,
+          `build ${(o.buildMs / 1000).toFixed(1)} s${o.image ? (o.image.built ? "" : " (cached)") : " (failed)"}` +
+            (o.runMs !== undefined
+              ? `, to ${HealthStatus_Status[o.health!]} ${(o.runMs / 1000).toFixed(1)} s`
+              : ""),
+        ]),
+      ),
+    );
+  });
+
+  afterAll(async () => {
+    for (const c of containers) await c.remove({ force: true }).catch(() => {});
+    // noprune keeps the shared layers (base, runner, app venvs) as build cache for the next run.
+    for (const img of images)
+      await docker
+        ?.getImage(img.tag)
+        .remove({ force: true, noprune: true })
+        .catch(() => {});
+    await srv?.close();
+    await cleanupRepos?.();
+    await root?.cleanup();
+  });
+
+  it("covers every build backend and at least 10 fixtures", () => {
+    expect(RUN.length).toBeGreaterThanOrEqual(10);
+    const backends = new Set(
+      RUN.map(
+        (e) =>
+          /build-backend = "([^"]+)"/.exec(String(e.files["pyproject.toml"] ?? ""))?.[1] ??
+          "legacy",
+      ),
+    );
+    for (const b of [
+      "setuptools.build_meta",
+      "hatchling.build",
+      "flit_core.buildapi",
+      "pdm.backend",
+      "poetry.core.masonry.api",
+      "maturin",
+      "legacy",
+    ])
+      expect(backends, b).toContain(b);
+  });
+
+  it.each(RUN.map((e) => [e.name, e] as const))("%s", (_name, entry) => {
+    const o = outcomes.get(entry.name)!;
+    const want = entry.run!;
+    if (want.buildError) {
+      expect(o.image, `${entry.name} built but should have failed`).toBeUndefined();
+      expect(o.buildError).toMatch(want.buildError);
+      return;
+    }
+    expect(o.buildError, `${entry.name}: ${o.buildError}`).toBeUndefined();
+    expect(HealthStatus_Status[o.health!], `${entry.name}: ${o.message}\n${o.logs}`).toBe(
+      want.health,
+    );
+    if (want.logs) expect(o.logs, entry.name).toMatch(want.logs);
+  });
+});
