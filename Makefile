@@ -10,7 +10,7 @@ DEMO_FILE ?= examples/demo.yaml
 # Where scripts/bootstrap.sh puts a terraform it had to build (only used when none is on PATH).
 export PATH := $(PATH):$(or $(IAC_CACHE_DIR),$(HOME)/.cache/iac-wrapper)/bin
 
-.PHONY: help bootstrap provision images deps build proto proto-check test test-unit test-component test-integration test-faults test-swarm test-runner fmt lint plan apply deploy destroy health demo demo-destroy bench
+.PHONY: help bootstrap provision images deps build proto proto-check test test-unit test-component test-integration test-faults test-contract test-corpus test-swarm test-runner fmt lint plan apply deploy destroy health demo demo-destroy bench
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -46,6 +46,12 @@ test-component: deps ## component tests: real servers on loopback, no Docker
 
 test-faults: provision ## fault injection only (real Docker, terraform: signals, broken state, crash loops, lock)
 	@$(NPX) vitest run --project faults
+
+test-contract: provision ## the admin API against its OpenAPI document: schemathesis, all checks, a real `iac serve` (~1 min)
+	@IAC_CONTRACT_TEST=1 $(NPX) vitest run --project contract
+
+test-corpus: provision ## the real-world corpus and the bundled repos.yaml, built and run (real Docker; ~1 min warm)
+	@IAC_CORPUS_TEST=1 $(NPX) vitest run --project corpus
 
 test-swarm: provision ## swarm target for real: 3 dockerd in network namespaces (root, ~8 min)
 	@IAC_SWARM_TEST=1 $(NPX) vitest run --project swarm

@@ -10,6 +10,7 @@ export default tseslint.config(
       ".dist-*",
       ".iac",
       ".venv",
+      ".venv-contract",
       "src/gen",
       "runner",
       "secrets",

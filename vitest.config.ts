@@ -61,6 +61,36 @@ export default defineConfig({
           hookTimeout: 300_000,
         },
       },
+      // Issue 18: schemathesis against GET /openapi.json of a real `iac serve` on loopback
+      // (~1 min): `make test-contract`, which .ci/run runs after `make test`.
+      ...(process.env.IAC_CONTRACT_TEST === "1"
+        ? [
+            {
+              extends: true as const,
+              test: {
+                name: "contract",
+                include: ["test/contract/**/*.test.ts"],
+                testTimeout: 300_000,
+                hookTimeout: 120_000,
+              },
+            },
+          ]
+        : []),
+      // The real-world corpus built and run (issue 12): ~15 image builds and runs, ~1 min warm,
+      // several cold or under load: `make test-corpus` (CI runs it after `make test`).
+      ...(process.env.IAC_CORPUS_TEST === "1"
+        ? [
+            {
+              extends: true as const,
+              test: {
+                name: "corpus",
+                include: ["test/corpus/**/*.test.ts"],
+                testTimeout: 600_000,
+                hookTimeout: 900_000,
+              },
+            },
+          ]
+        : []),
       // Heavy (3 dockerd in network namespaces, ~8 min): only with `make test-swarm`.
       ...(process.env.IAC_SWARM_TEST === "1"
         ? [

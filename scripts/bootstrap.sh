@@ -164,6 +164,18 @@ python_deps() {
   else
     log "python deps: up to date"
   fi
+  # schemathesis for `make test-contract`, in a venv of its own (its pytest and hypothesis
+  # pins must not move the runner's tooling).
+  stamp=.venv-contract/.requirements.sha
+  want="$(sha256sum <test/contract/requirements.txt | cut -c1-16)"
+  if [ ! -x .venv-contract/bin/schemathesis ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+    log "installing schemathesis into .venv-contract"
+    python3 -m venv .venv-contract
+    .venv-contract/bin/pip install -q --disable-pip-version-check -r test/contract/requirements.txt
+    echo "$want" >"$stamp"
+  else
+    log "contract-test deps: up to date"
+  fi
 }
 
 hooks() {

@@ -62,6 +62,17 @@ def _stderr(msg: str) -> None:
     sys.stderr.flush()
 
 
+def _instrument_app(sup: Supervisor) -> None:
+    """main() under opentelemetry-instrument when the image installed it (apptelemetry.py)."""
+    from .apptelemetry import plan
+
+    p = plan(sup.env)
+    if p.enabled:
+        sup.launch_prefix = p.prefix
+        sup.env.update(p.env)
+    sup.event(f"OpenTelemetry auto-instrumentation of main(): {'on, ' if p.enabled else 'off: '}{p.reason}")
+
+
 def run(argv: list[str], cfg: RunnerConfig) -> int:
     from . import telemetry
     from .logbuf import LogBuffer
@@ -72,6 +83,7 @@ def run(argv: list[str], cfg: RunnerConfig) -> int:
     sup = Supervisor(argv, cfg, buf)
     sup.event(f"iac-runner {__version__} pid={os.getpid()} service={cfg.service} sidecar={cfg.sidecar}")
     sup.telemetry = telemetry.setup(cfg, os.environ, sup.event)
+    _instrument_app(sup)
     server = RuntimeServer(cfg, sup, buf)
     try:
         port = server.start()

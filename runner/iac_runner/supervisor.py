@@ -167,6 +167,8 @@ class Supervisor:
         if not argv:
             raise ValueError("no entrypoint argv given")
         self.argv = list(argv)
+        # Run in front of argv (e.g. opentelemetry-instrument); argv is what is reported.
+        self.launch_prefix: list[str] = []
         self.name = name  # in log lines and states: "main()", or "envoy" for the in-task sidecar
         self.cfg = cfg
         self.buf = buf
@@ -265,7 +267,7 @@ class Supervisor:
     def _spawn(self) -> subprocess.Popen[bytes]:
         with self.waiter.lock:
             proc = subprocess.Popen(
-                self.argv,
+                [*self.launch_prefix, *self.argv],
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,

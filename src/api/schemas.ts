@@ -12,31 +12,70 @@ const dnsLabel = z
   .string()
   .regex(DNS_LABEL_RE, "expected a DNS label: lowercase letters, digits and '-', <= 63 chars");
 
+// ---- slugs ------------------------------------------------------------------------------
+// The API's slug grammar, as regular expressions the OpenAPI document publishes (ECMA and
+// Python `re` read them alike: ASCII classes only, no \d or \s). It is a subset of what
+// intake/slug.ts accepts (the repos file may use a few more exotic refs and paths), so a body
+// that matches the published schema is never refused by the slug parser afterwards.
+const PORT =
+  "(?:6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[1-9][0-9]{0,3})";
+const LABEL = "[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?";
+const SUBDIR =
+  "(?://[A-Za-z0-9_+@][A-Za-z0-9_.+@-]{0,99}(?:/[A-Za-z0-9_+@][A-Za-z0-9_.+@-]{0,99}){0,15})?";
+// Ref components: no leading '.', no '..', not ending in '.' or '.lock' (git check-ref-format).
+const REF_PART = "[A-Za-z0-9_](?:[A-Za-z0-9_+=,@-]|[.](?=[A-Za-z0-9_+=,@-])){0,99}";
+const REF = `(?:#(?![^#]{256})(?!(?:[^#/]*/)*[^#/]*[.]lock(?:/|$))${REF_PART}(?:/${REF_PART}){0,9})?`;
+const GH = `gh:[A-Za-z0-9](?:[A-Za-z0-9-]{0,37}[A-Za-z0-9])?/[A-Za-z0-9_][A-Za-z0-9._-]{0,99}`;
+const URL_PART = "[A-Za-z0-9_~+][A-Za-z0-9_.~+-]{0,99}";
+const GIT =
+  `git[+](?:https://${LABEL}(?:[.]${LABEL}){0,10}|http://(?:localhost|127[.]0[.]0[.]1))` +
+  `(?::${PORT})?/${URL_PART}(?:/${URL_PART}){0,9}`;
+const FILE_PART = "[A-Za-z0-9._~@+,=][A-Za-z0-9._~@+,=-]{0,99}";
+const FILE = `file:/?(?!-)${FILE_PART}(?:/${FILE_PART}){0,19}`;
+export const SLUG_PATTERN = new RegExp(`^(?:${GH}|${GIT}|${FILE})${SUBDIR}${REF}$`);
+
 const slug = z
   .string()
-  .trim()
-  .min(1, "must not be empty")
   .max(512, "at most 512 characters")
-  // eslint-disable-next-line no-control-regex
-  .regex(/^[^\u0000-\u001f\u007f\s]+$/, "must not contain whitespace or control characters")
-  .describe("gh:owner/repo[//subdir][#ref], git+https://host/path.git[#ref] or file:path");
+  .regex(
+    SLUG_PATTERN,
+    "expected gh:owner/repo[//subdir][#ref], git+https://host/path.git[//subdir][#ref] or file:path[//subdir][#ref]",
+  )
+  .describe(
+    "gh:owner/repo[//subdir][#ref], git+https://host/path.git[//subdir][#ref] (git+http:// for " +
+      "localhost only) or file:path (the Unix socket only; 403 over TCP). A ref is a branch, tag " +
+      "or commit SHA.",
+  );
 
+// Not IAC_* or OTEL_* (they configure the runner), any case.
+const ENV_NAME_RE = /^(?![Ii][Aa][Cc]_|[Oo][Tt][Ee][Ll]_)[A-Za-z_][A-Za-z0-9_]{0,127}$/;
 const envName = z
   .string()
-  .regex(/^[A-Za-z_][A-Za-z0-9_]{0,127}$/, "expected an environment variable name");
+  .regex(ENV_NAME_RE, "expected an environment variable name, not IAC_* or OTEL_* (reserved)");
+// eslint-disable-next-line no-control-regex
+const NO_NUL = /^[^\u0000]*$/;
+// eslint-disable-next-line no-control-regex
+const ARGV_STRING = /^[^\u0000]*[^\u0000\t\n\v\f\r ][^\u0000]*$/;
+const MEMORY_RE =
+  /^(?:(?:1[6-9]|[2-9][0-9]|[1-9][0-9]{2,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-6])[mM]|(?:[1-9]|[1-5][0-9]|6[0-4])[gG])$/;
 
 export const serviceItemSchema = z
   .object({
     slug,
     name: dnsLabel.optional().describe("service name (default: the repo name)"),
     entrypoint: z
-      .union([z.string().min(1).max(1024), z.array(z.string().max(1024)).min(1).max(64)])
+      .union([
+        z.string().max(1024).regex(ARGV_STRING, "must contain a word and no NUL"),
+        z.array(z.string().min(1).max(1024).regex(NO_NUL, "must not contain NUL")).min(1).max(64),
+      ])
       .optional()
-      .describe("argv override (string or list)"),
+      .describe("argv override (a string split on whitespace, or a list)"),
     env: z
-      .record(envName, z.string().max(4096))
+      .record(envName, z.string().max(4096).regex(NO_NUL, "must not contain NUL"))
       .refine((e) => Object.keys(e).length <= 100, "at most 100 variables")
-      .optional(),
+      .meta({ maxProperties: 100 })
+      .optional()
+      .describe("environment of the app; names that differ only in case are refused (422)"),
     port: z
       .number()
       .int()
@@ -45,13 +84,20 @@ export const serviceItemSchema = z
       .refine((p) => !RESERVED_PORTS.includes(p), {
         message: `reserved: ${RESERVED_PORTS.join(", ")} belong to the sidecar and the runner`,
       })
+      .meta({ not: { enum: [...RESERVED_PORTS] } })
       .optional()
       .describe("the port the app serves its peers on (127.0.0.1); none = not reachable by peers"),
     resources: z
       .object({
-        memory: z.union([z.string().max(16), z.number()]).optional(),
-        cpus: z.number().optional(),
-        pids: z.number().int().optional(),
+        memory: z
+          .union([
+            z.string().regex(MEMORY_RE, "a size from 16m to 64g, like 512m or 1g"),
+            z.number().min(16).max(65_536),
+          ])
+          .optional()
+          .describe("MiB as a number, or 512m / 1g (16 MiB to 64 GiB)"),
+        cpus: z.number().min(0.1).max(64).optional(),
+        pids: z.number().int().min(16).max(32_768).optional(),
       })
       .strict()
       .optional()
@@ -66,18 +112,23 @@ export const deployBodySchema = z
       .array(slug)
       .min(1, "give at least one slug")
       .max(MAX_SERVICES, `at most ${MAX_SERVICES} slugs per deploy`)
-      .optional(),
+      .optional()
+      .describe(
+        "two slugs that give the same service name are refused (422): use `services` with `name`",
+      ),
     services: z
       .array(serviceItemSchema)
       .min(1, "give at least one service")
       .max(MAX_SERVICES, `at most ${MAX_SERVICES} services per deploy`)
-      .optional(),
+      .optional()
+      .describe("two entries with the same service name are refused (422)"),
   })
   .strict()
   .refine((b) => (b.slugs === undefined) !== (b.services === undefined), {
     message: "give exactly one of `slugs` or `services`",
     path: ["slugs"],
-  });
+  })
+  .meta({ oneOf: [{ required: ["slugs"] }, { required: ["services"] }] });
 export type DeployBody = z.infer<typeof deployBodySchema>;
 
 export const destroyBodySchema = z
@@ -131,6 +182,17 @@ export class RequestValidationError extends UsageError {
       hint,
       { field: first?.field },
     );
+  }
+}
+
+/**
+ * A request that matches its schema but breaks a rule JSON Schema cannot state (two services
+ * with one name, env names that differ only in case): 422 over HTTP, INVALID_ARGUMENT over gRPC.
+ */
+export class UnprocessableRequestError extends UsageError {
+  override name = "UnprocessableRequestError";
+  constructor(message: string, hint: string | undefined, field: string) {
+    super(message, hint, { field });
   }
 }
 

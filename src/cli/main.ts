@@ -5,7 +5,7 @@
 import { Command, CommanderError } from "commander";
 import { catalogueEntry } from "../kernel/errors.js";
 import { loadConfig } from "../kernel/config.js";
-import { explainSystemError } from "../platform/syserror.js";
+import { explainSystemError, explainWithConfig } from "../platform/syserror.js";
 import { registerCompletionCommand } from "./completion.js";
 import { registerDeployCommand } from "./deploy.js";
 import { registerDestroyCommand } from "./destroy.js";
@@ -65,13 +65,15 @@ export function exitCodeFor(err: unknown): number {
   return catalogueEntry(err).exitCode;
 }
 
-/** DOCKER_HOST as the commands saw it (undefined when unset or the settings are invalid). */
-function dockerHostSetting(): string | undefined {
+/** An OS fault explained with the settings the commands saw (folders, DOCKER_HOST). */
+function explainFault(err: unknown): unknown {
+  let config;
   try {
-    return loadConfig().dockerHost;
+    config = loadConfig();
   } catch {
-    return undefined;
+    return explainSystemError(err) ?? err; // the settings themselves are invalid
   }
+  return explainWithConfig(err, config);
 }
 
 async function main(argv: string[]): Promise<void> {
@@ -79,7 +81,7 @@ async function main(argv: string[]): Promise<void> {
   try {
     await program.parseAsync(argv);
   } catch (caught) {
-    const err = explainSystemError(caught, dockerHostSetting()) ?? caught;
+    const err = explainFault(caught);
     reportError(err);
     process.exitCode = exitCodeFor(err);
   }

@@ -9,8 +9,10 @@ import type { Config } from "../kernel/config.js";
 import { dockerClient } from "../platform/docker.js";
 import { IacError } from "../kernel/errors.js";
 import { logEvent, type EventSink } from "../kernel/events.js";
-import type { BuiltImage, Entrypoint, Slug, Source } from "../kernel/types.js";
+import type { BuiltImage, Entrypoint, Slug, Source, TelemetryMode } from "../kernel/types.js";
 import {
+  APP_OTEL_DIR,
+  appTelemetryRequirements,
   appRequirements,
   RUNNER_DIR,
   runnerRequirements,
@@ -23,13 +25,16 @@ import { SourceTree } from "../detect/tree.js";
 import { type TarEntry, collectDir, fileEntry } from "./context.js";
 import { engineBuild } from "./engine-build.js";
 import { buildFromOwnDockerfile, ownDockerfileTag } from "./own-dockerfile.js";
-import { baseImageId, runnerVersion } from "./tag.js";
+import { appOtelVersion, baseImageId, runnerVersion } from "./tag.js";
 import { readProject, unbuildableReason } from "../detect/project.js";
 import { deriveVersion, pretendVersionVar } from "../detect/version.js";
 import { readSetupPy } from "./setuppy.js";
 
 /** Where the app's constraints land in the image (copied with its wheels). */
 const CONSTRAINTS_IN_IMAGE = "/opt/iac-wheels/app/iac-constraints.txt";
+
+/** The line runner/app_otel/install.py prints in the build: `IAC-TELEMETRY on|off: reason`. */
+const TELEMETRY_LINE = /^IAC-TELEMETRY (on|off): (.*)$/;
 
 export class BuildError extends IacError {
   override name = "BuildError";
@@ -63,6 +68,8 @@ export interface BuildOptions {
   docker?: Docker;
   /** Ignore Docker's layer cache (benchmarks: a truly cold build). */
   noCache?: boolean;
+  /** OpenTelemetry auto-instrumentation of main(): `auto` (default) or `off`. Part of the tag. */
+  telemetry?: TelemetryMode;
 }
 
 interface TagParts {
@@ -122,6 +129,8 @@ export async function imageTag(opts: BuildOptions): Promise<TagParts> {
     versionVar,
     config.pipIndexUrl ?? "",
     JSON.stringify(Object.entries(opts.labels ?? {}).sort()),
+    `telemetry=${opts.telemetry ?? "auto"}`,
+    await appOtelVersion(),
   ]) {
     h.update(part).update("\0");
   }
@@ -188,6 +197,14 @@ export async function buildImage(opts: BuildOptions): Promise<BuiltImage> {
   const buildWheels = app.buildText
     ? await ensureWheelhouse(config, "build", app.buildText, { signal: opts.signal, onLine: emit })
     : undefined;
+  const telemetry = opts.telemetry ?? "auto";
+  const otelWheels =
+    telemetry === "auto"
+      ? await ensureWheelhouse(config, "otel", await appTelemetryRequirements(), {
+          signal: opts.signal,
+          onLine: emit,
+        })
+      : undefined;
 
   // Read through the SourceTree like every host-side read of the repo (no link leaves it).
   const ignoreText = await new SourceTree(source.root).readText(
@@ -240,6 +257,15 @@ export async function buildImage(opts: BuildOptions): Promise<BuiltImage> {
     NO_IGNORE_RULES,
     entries,
   );
+  await collectDir(APP_OTEL_DIR, "iac/app-otel/", NO_IGNORE_RULES, entries);
+  entries.push({ name: "iac/app-otel/wheels", type: "dir", mode: 0o755 });
+  for (const f of otelWheels?.files ?? [])
+    entries.push({
+      name: `iac/app-otel/wheels/${f}`,
+      type: "file",
+      mode: 0o644,
+      file: path.join(otelWheels!.dir, f),
+    });
   await collectDir(source.dir, "app/", rules, entries);
 
   const buildargs: Record<string, string> = {
@@ -254,8 +280,21 @@ export async function buildImage(opts: BuildOptions): Promise<BuiltImage> {
     IAC_SOURCE_URL: sourceUrl(config, slug),
     IAC_VERSION: version,
     IAC_VERSION_VAR: versionVar,
+    IAC_TELEMETRY: telemetry,
   };
   emit(`building ${tag} FROM ${config.baseImage} (${entries.length} context entries)`);
+  let verdict: BuiltImage["telemetry"];
+  const onBuildLine = (line: string) => {
+    emit(line);
+    const m = TELEMETRY_LINE.exec(line);
+    if (!m) return;
+    verdict = { enabled: m[1] === "on", reason: m[2]! };
+    emit(
+      verdict.enabled
+        ? `OpenTelemetry auto-instrumentation of main(): on (${verdict.reason})`
+        : `warning: OpenTelemetry auto-instrumentation of main() left out: ${verdict.reason}`,
+    );
+  };
   const { failure, step, last, id } = await engineBuild(
     docker,
     entries,
@@ -269,7 +308,7 @@ export async function buildImage(opts: BuildOptions): Promise<BuiltImage> {
       nocache: opts.noCache ?? false,
       abortSignal: opts.signal,
     } as Docker.ImageBuildOptions,
-    emit,
+    onBuildLine,
   );
   if (failure) {
     throw new BuildError(
@@ -283,5 +322,5 @@ export async function buildImage(opts: BuildOptions): Promise<BuiltImage> {
     );
   }
   const inspected = await docker.getImage(tag).inspect();
-  return { tag, id: id ?? inspected.Id, built: true };
+  return { tag, id: id ?? inspected.Id, built: true, ...(verdict && { telemetry: verdict }) };
 }

@@ -185,7 +185,11 @@ export async function buildFromOwnDockerfile(
         "BuildKit features: the classic builder runs it), or remove `build: dockerfile`",
     );
 
-  // 2. The runner on top.
+  // 2. The runner on top. No auto-instrumentation: the image's Python environment is the repo's.
+  emit(
+    "OpenTelemetry auto-instrumentation of main(): not installed (an image from the repository's " +
+      "own Dockerfile keeps its own Python packages; add opentelemetry-distro there to use it)",
+  );
   const runnerWheels = await runnerWheelhouse(config, { signal: opts.signal, onLine: emit });
   const entries: TarEntry[] = [
     fileEntry(DOCKERFILE_NAME, layer),

@@ -4,7 +4,7 @@ import { createHash } from "node:crypto";
 import { lstat, readdir, readFile } from "node:fs/promises";
 import path from "node:path";
 import Docker from "dockerode";
-import { RUNNER_DIR, runnerRequirements } from "./wheelhouse.js";
+import { APP_OTEL_DIR, RUNNER_DIR, runnerRequirements } from "./wheelhouse.js";
 
 async function hashTree(dir: string, h: ReturnType<typeof createHash>, rel = ""): Promise<void> {
   for (const name of (await readdir(path.join(dir, rel))).sort()) {
@@ -39,4 +39,16 @@ export async function baseImageId(docker: Docker, image: string): Promise<string
   } catch {
     return "absent";
   }
+}
+
+let appOtelMemo: Promise<string> | undefined;
+
+/** Content hash of runner/app_otel (installer, requirements, exporters): part of the app tags. */
+export function appOtelVersion(): Promise<string> {
+  appOtelMemo ??= (async () => {
+    const h = createHash("sha256");
+    await hashTree(APP_OTEL_DIR, h);
+    return h.digest("hex").slice(0, 16);
+  })();
+  return appOtelMemo;
 }

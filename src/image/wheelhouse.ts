@@ -189,6 +189,19 @@ export async function runnerWheelhouse(
   return ensureWheelhouse(config, "runner", await runnerRequirements(), opts);
 }
 
+/** runner/app_otel/: what goes into an app's venv for OpenTelemetry auto-instrumentation. */
+export const APP_OTEL_DIR = path.join(RUNNER_DIR, "app_otel");
+
+/** The app telemetry requirement lines (runner/app_otel/requirements.txt), comments removed. */
+export async function appTelemetryRequirements(): Promise<string> {
+  const text = await readFile(path.join(APP_OTEL_DIR, "requirements.txt"), "utf8");
+  const lines = text
+    .split(/\r?\n/)
+    .map((l) => l.replace(/(^|\s)#.*$/, "").trim())
+    .filter(Boolean);
+  return lines.join("\n") + "\n";
+}
+
 /** The runner's requirement lines (runner/requirements.txt + BUILD_TOOLS), comments removed. */
 export async function runnerRequirements(): Promise<string> {
   const text = await readFile(path.join(RUNNER_DIR, "requirements.txt"), "utf8");

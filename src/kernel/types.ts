@@ -105,6 +105,8 @@ export interface BuiltImage {
   id: string;
   /** False when the tag already existed and the build was skipped. */
   built: boolean;
+  /** What the build decided about OpenTelemetry auto-instrumentation of main() (when built). */
+  telemetry?: { enabled: boolean; reason: string };
 }
 
 /** Cert files for one identity (absolute paths). */

@@ -550,6 +550,49 @@ export async function ensureControlPlaneCert(opts: {
   });
 }
 
+/**
+ * The control plane's client cert as it is on disk, for commands that only read (health, logs,
+ * status): nothing is created, renewed or chmod-ed, so they work on a read-only secrets folder
+ * and never mint a CA. A cert in the last third of its life is still used (a deploy renews it);
+ * a missing, expired or foreign one is an error naming the folder and the fix.
+ */
+export async function readControlPlaneCert(opts: { secretsDir: string }): Promise<IssuedCert> {
+  const dir = path.join(opts.secretsDir, CONTROL_PLANE_DIR);
+  const paths = leafPaths(dir);
+  const fix =
+    "run `iac pki init` (or a deploy) with IAC_SECRETS_DIR writable; commands that only read " +
+    "never create or renew certificates";
+  const [caText, cert, key, caCopy] = await Promise.all([
+    readIfExists(caPaths(opts.secretsDir).certFile),
+    readIfExists(paths.certFile),
+    readIfExists(paths.keyFile),
+    readIfExists(paths.caFile),
+  ]);
+  if (caText === undefined)
+    throw new IacError(
+      `no control-plane certificate: no dev CA in ${opts.secretsDir} (IAC_SECRETS_DIR)`,
+      fix,
+    );
+  const ca = await loadCa(opts.secretsDir, caText);
+  const spec: LeafSpec = {
+    dir,
+    commonName: CONTROL_PLANE_DNS,
+    sans: controlPlaneSans(),
+    eku: [x509.ExtendedKeyUsage.clientAuth, x509.ExtendedKeyUsage.serverAuth],
+    validityDays: 825,
+  };
+  const reason = reissueReason(ca, spec, { cert, key, ca: caCopy }, Date.now());
+  if (reason !== undefined && reason !== "expiring")
+    throw new IacError(`no control-plane certificate in ${dir} (${reason})`, fix);
+  return {
+    ...paths,
+    dir,
+    issued: false,
+    notAfter: new Date(new NodeX509(cert!).validTo),
+    warnings: [],
+  };
+}
+
 function checkValidity(days: number): void {
   if (!Number.isInteger(days) || days < 1 || days > 825) {
     throw new UsageError(`certificate validity must be 1..825 days, got ${days}`);

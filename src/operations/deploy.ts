@@ -9,6 +9,7 @@ import path from "node:path";
 import type { Config } from "../kernel/config.js";
 import { HealthStatus_Status } from "../gen/controlplane.js";
 import { UsageError, errorMessage, formatError } from "../kernel/errors.js";
+import { explainWithConfig } from "../platform/syserror.js";
 import { type EventSink, logEvent, noopSink, stageEvent } from "../kernel/events.js";
 import type { CertPaths, ServiceSpec } from "../kernel/types.js";
 import { throwIfInterrupted } from "../platform/interrupt.js";
@@ -159,7 +160,8 @@ export async function prepareService(
       certFiles: [certs.certFile, certs.caFile],
       imageId: image.id ?? "",
     };
-  } catch (err) {
+  } catch (caught) {
+    const err = explainWithConfig(caught, ctx.config);
     onEvent(stageEvent("failed", spec.name, errorMessage(err).split("\n")[0]));
     return { ...progress, ok: false, error: formatError(err) };
   }

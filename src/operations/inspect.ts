@@ -4,6 +4,7 @@ import type { Config } from "../kernel/config.js";
 import { detectEntrypoint } from "../detect/entrypoint.js";
 import { deriveVersion } from "../detect/version.js";
 import { errorMessage, formatError } from "../kernel/errors.js";
+import { explainWithConfig } from "../platform/syserror.js";
 import { type EventSink, noopSink, stageEvent } from "../kernel/events.js";
 import { fetchSource } from "../source/fetch.js";
 import { mapLimit } from "../platform/limit.js";
@@ -60,7 +61,8 @@ export async function inspectService(
     result.installProject = ep.installProject;
     result.build = ep.dockerfile ? "dockerfile" : "default";
     onEvent(stageEvent("done", spec.name, `${ep.kind}: ${ep.argv.join(" ")}`));
-  } catch (err) {
+  } catch (caught) {
+    const err = explainWithConfig(caught, config);
     result.error = describe(err);
     onEvent(stageEvent("failed", spec.name, errorMessage(err).split("\n")[0]));
   }

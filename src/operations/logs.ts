@@ -2,7 +2,7 @@
 import type { Config } from "../kernel/config.js";
 import { type LogFlow, runtimeClient, streamLogs as streamRuntimeLogs } from "../runtime/client.js";
 import { NotFoundError } from "../kernel/errors.js";
-import { controlPlaneCerts, deployedServices } from "./project.js";
+import { deployedServices, readOnlyControlPlaneCerts } from "./project.js";
 import { serviceSpiffeId } from "../mesh/pki.js";
 import { deployedSwarmServices, swarmLogs } from "./swarm-status.js";
 
@@ -56,7 +56,7 @@ export async function streamProjectLogs(
         `deployed services: ${Object.keys(deployed).join(", ") || "(none)"}`,
       );
   }
-  const certs = await controlPlaneCerts(config);
+  const certs = await readOnlyControlPlaneCerts(config);
   await Promise.all(
     names.map(async (name) => {
       const client = runtimeClient(

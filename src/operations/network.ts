@@ -12,8 +12,28 @@ function isConflict(err: unknown): boolean {
   return (err as { statusCode?: number }).statusCode === 409;
 }
 
-/** Creates the network unless it exists (created by us, an earlier version, or the user). */
-export async function ensureNetwork(
+/** Creations in flight in this process, per engine and name (see ensureNetwork). */
+const creating = new Map<string, Promise<{ created: boolean }>>();
+
+/**
+ * Creates the network unless it exists (created by us, an earlier version, or the user).
+ * Concurrent calls in one process (the admin API runs deploys of several projects at once)
+ * share one creation: Docker's CheckDuplicate is best effort, and two racing creates made two
+ * networks of one name, which then neither `docker network rm <name>` nor terraform could tell apart.
+ */
+export function ensureNetwork(
+  config: Pick<Config, "dockerHost">,
+  name: string,
+): Promise<{ created: boolean }> {
+  const key = `${config.dockerHost ?? ""}\0${name}`;
+  const running = creating.get(key);
+  if (running) return running.then(() => ({ created: false }));
+  const p = createNetworkOnce(config, name).finally(() => creating.delete(key));
+  creating.set(key, p);
+  return p;
+}
+
+async function createNetworkOnce(
   config: Pick<Config, "dockerHost">,
   name: string,
 ): Promise<{ created: boolean }> {

@@ -7,7 +7,7 @@ import { NotFoundError, UsageError } from "../kernel/errors.js";
 import { type EventSink, logEvent } from "../kernel/events.js";
 import { dockerClient } from "../platform/docker.js";
 import { acquireLock } from "../platform/lock.js";
-import { ensureControlPlaneCert } from "../mesh/pki.js";
+import { ensureControlPlaneCert, readControlPlaneCert } from "../mesh/pki.js";
 import {
   type StackService,
   projectDir,
@@ -26,6 +26,11 @@ export async function controlPlaneCerts(config: Config): Promise<CertPaths> {
     validityDays: config.certValidityDays,
   });
 }
+/** The control plane's client cert for commands that only read: used as it is, never written. */
+export async function readOnlyControlPlaneCerts(config: Config): Promise<CertPaths> {
+  return readControlPlaneCert({ secretsDir: config.secretsDir });
+}
+
 export async function withProjectLock<T>(
   config: Config,
   project: string,

@@ -121,6 +121,7 @@ export const realStages: Stages = {
       onEvent,
       signal,
       labels: imageLabels(spec),
+      telemetry: spec.telemetry,
     }),
   async imageTag(spec, source, entrypoint, { config }) {
     const docker = dockerClient(config);
@@ -132,6 +133,7 @@ export const realStages: Stages = {
       entrypoint,
       docker,
       labels: imageLabels(spec),
+      telemetry: spec.telemetry,
     };
     const tag = await plannedTag(opts);
     return { tag, exists: await imageExists(docker, tag) };

@@ -6,7 +6,7 @@ import { HealthStatus_Status, type HealthStatus } from "../gen/controlplane.js";
 import { dockerClient } from "../platform/docker.js";
 import { errorMessage } from "../kernel/errors.js";
 import * as tf from "../stack/terraform.js";
-import { controlPlaneCerts, deployedServices } from "./project.js";
+import { deployedServices, readOnlyControlPlaneCerts } from "./project.js";
 import { serviceSpiffeId } from "../mesh/pki.js";
 import { swarmHealth } from "./swarm-status.js";
 
@@ -44,7 +44,7 @@ function toServiceHealth(s: HealthStatus): Omit<ServiceHealth, "name" | "port"> 
 export async function health(config: Config, project: string): Promise<ServiceHealth[]> {
   if (config.target === "swarm") return swarmHealth(config, project);
   const services = await deployedServices(config, project);
-  const certs = await controlPlaneCerts(config);
+  const certs = await readOnlyControlPlaneCerts(config);
   return Promise.all(
     Object.entries(services).map(async ([name, svc]) => {
       try {

@@ -8,7 +8,7 @@ import type { CertPaths } from "../kernel/types.js";
 import { dockerClient } from "../platform/docker.js";
 import { healthCheck, runtimeClient } from "../runtime/client.js";
 import { monitorSeconds, readSwarmVars, swarmDir } from "../stack/swarm.js";
-import { controlPlaneCerts } from "./project.js";
+import { readOnlyControlPlaneCerts } from "./project.js";
 import { type ServiceHealth, statusName } from "./status.js";
 
 /** Swarm's name for a project's service (infra/swarm/main.tf). */
@@ -247,7 +247,7 @@ export async function deployedSwarmServices(config: Config, project: string): Pr
 
 export async function swarmHealth(config: Config, project: string): Promise<TaskHealth[]> {
   const names = await deployedSwarmServices(config, project);
-  const certs = await controlPlaneCerts(config);
+  const certs = await readOnlyControlPlaneCerts(config);
   const rows = await Promise.all(
     names.map((n) =>
       taskHealth(config, project, n, certs).catch((err): TaskHealth[] => [

@@ -1,6 +1,8 @@
 // Operating-system faults reported as what they are: a read-only file system, a full disk, a
 // permission problem, an unreachable Docker engine — naming the path (or address) and the fix,
 // instead of a bare `connect ENOENT /var/run/docker.sock` or a message blaming the repository.
+import { accessSync, constants, existsSync } from "node:fs";
+import path from "node:path";
 import { type ErrorCode, IacError, ToolError } from "../kernel/errors.js";
 
 /**
@@ -29,8 +31,55 @@ function sysError(err: unknown): SysError | undefined {
   return undefined;
 }
 
+/** A fault of the machine (disk full, read-only, permission), explained: not worth a retry elsewhere. */
+export class SystemFaultError extends IacError {
+  override name = "SystemFaultError";
+}
+
+/** The first existing folder at or above `p`. */
+function existingAncestor(p: string): string {
+  let d = path.resolve(p);
+  while (!existsSync(d) && path.dirname(d) !== d) d = path.dirname(d);
+  return d;
+}
+
+/**
+ * Node's recursive mkdir answers ENOENT where the real cause is a read-only file system or a
+ * missing write permission on the folder above (it retries the parent, which exists). The
+ * folder that exists is asked directly.
+ */
+function trueCode(s: SysError): string | undefined {
+  if (s.code !== "ENOENT" || s.syscall !== "mkdir" || !s.path) return s.code;
+  try {
+    accessSync(existingAncestor(path.dirname(s.path)), constants.W_OK);
+    return s.code;
+  } catch (e) {
+    const code = (e as { code?: string }).code;
+    return code === "EROFS" || code === "EACCES" || code === "EPERM" ? code : s.code;
+  }
+}
+
+/** Settings that name folders, for the hint: IAC_CACHE_DIR -> its value. */
+export type FolderSettings = Record<string, string | undefined>;
+
+/** The setting whose folder holds `p` (the longest match), else all of them. */
+function settingFor(p: string, folders: FolderSettings): string {
+  let best: [string, number] | undefined;
+  for (const [name, dir] of Object.entries(folders)) {
+    if (!dir) continue;
+    const rel = path.relative(path.resolve(dir), path.resolve(p));
+    if (!rel.startsWith("..") && !path.isAbsolute(rel) && (!best || dir.length > best[1]))
+      best = [name, dir.length];
+  }
+  return best ? best[0] : "IAC_STATE_DIR, IAC_CACHE_DIR, IAC_SECRETS_DIR";
+}
+
 /** An IacError saying what happened and what to do, or undefined when `err` is no OS fault. */
-export function explainSystemError(err: unknown, dockerHost?: string): IacError | undefined {
+export function explainSystemError(
+  err: unknown,
+  dockerHost?: string,
+  folders: FolderSettings = {},
+): IacError | undefined {
   const s = sysError(err);
   if (!s) return undefined;
   const where = s.path ?? s.address ?? "";
@@ -42,32 +91,48 @@ export function explainSystemError(err: unknown, dockerHost?: string): IacError 
       { cause: err },
     );
   }
-  switch (s.code) {
+  switch (trueCode(s)) {
     case "EROFS":
-      return new IacError(
+      return new SystemFaultError(
         `cannot write ${where}: read-only file system`,
-        "point the setting that names this folder (IAC_STATE_DIR, IAC_CACHE_DIR, IAC_SECRETS_DIR) " +
-          "at a writable place, or remount it read-write",
+        `point ${settingFor(where, folders)} at a writable place, or remount ${existingAncestor(where)} read-write`,
         { cause: err },
       );
     case "ENOSPC":
-      return new IacError(
+      return new SystemFaultError(
         `no space left on the device holding ${where}`,
         "free disk space (e.g. `docker image prune` of your own images, old caches under IAC_CACHE_DIR) and retry",
         { cause: err },
       );
     case "EDQUOT":
-      return new IacError(`disk quota exceeded writing ${where}`, "free space and retry", {
+      return new SystemFaultError(`disk quota exceeded writing ${where}`, "free space and retry", {
         cause: err,
       });
     case "EACCES":
-    case "EPERM":
-      return new IacError(
+    case "EPERM": {
+      const dir = existingAncestor(s.code === "ENOENT" ? path.dirname(where) : where);
+      return new SystemFaultError(
         `permission denied: ${s.syscall ?? "access"} ${where}`,
-        `check the owner and mode of ${where} (\`ls -ld ${where}\`), or run as its owner`,
+        `check the owner and mode of ${dir} (\`ls -ld ${dir}\`), run as its owner, or point ` +
+          `${settingFor(where, folders)} at a folder you may write`,
         { cause: err },
       );
+    }
     default:
       return undefined;
   }
+}
+
+/** `err` explained with the folders and engine of `config`, or `err` itself when it is no OS fault. */
+export function explainWithConfig(
+  err: unknown,
+  config: { dockerHost?: string; stateDir: string; cacheDir: string; secretsDir: string },
+): unknown {
+  return (
+    explainSystemError(err, config.dockerHost, {
+      IAC_STATE_DIR: config.stateDir,
+      IAC_CACHE_DIR: config.cacheDir,
+      IAC_SECRETS_DIR: config.secretsDir,
+    }) ?? err
+  );
 }

@@ -4,6 +4,8 @@ import { chmod, lstat, mkdir, readdir } from "node:fs/promises";
 import path from "node:path";
 import { Readable, Transform } from "node:stream";
 import { Unpack, type ReadEntry } from "tar";
+import { IacError } from "../kernel/errors.js";
+import { explainSystemError } from "../platform/syserror.js";
 import { FetchError, type Limits, isTimeout } from "./context.js";
 import { resolveInside, UnsafeTreeError } from "../detect/tree.js";
 
@@ -20,6 +22,25 @@ function byteCap(max: number, onOver: () => Error): Transform {
 }
 
 /**
+ * The OS fault behind a tar warning (a full disk, a read-only or forbidden folder), explained
+ * with the extraction folder as its place when the error names none; undefined for others.
+ */
+function systemFault(message: unknown, data: unknown, parent: string): IacError | undefined {
+  for (const cand of [data, message]) {
+    const e = cand as { code?: unknown; syscall?: unknown; path?: unknown } | undefined;
+    if (!e || typeof e !== "object" || typeof e.code !== "string") continue;
+    if (!/^(ENOSPC|EDQUOT|EROFS|EACCES|EPERM)$/.test(e.code)) continue;
+    const withPlace = Object.assign(new Error(String((e as Error).message ?? e.code)), {
+      code: e.code,
+      syscall: typeof e.syscall === "string" ? e.syscall : "write",
+      path: typeof e.path === "string" ? e.path : parent,
+    });
+    return explainSystemError(withPlace);
+  }
+  return undefined;
+}
+
+/**
  * Extracts a tar (optionally gzipped) stream whose entries all live under one top-level folder
  * into `parent`, enforcing the safety rules. Returns the extracted top folder's path.
  * On any violation it throws FetchError (unsafe-archive / too-large); the caller removes `parent`.
@@ -31,7 +52,7 @@ export async function extractTarSafely(
   label: string,
 ): Promise<string> {
   await mkdir(parent, { recursive: true });
-  let problem: FetchError | undefined;
+  let problem: IacError | undefined;
   let top: string | undefined;
   let files = 0;
   let bytes = 0;
@@ -51,7 +72,7 @@ export async function extractTarSafely(
     limits.maxBytes,
     () => (problem ??= tooLarge(`more than ${limits.maxBytes} bytes downloaded`)),
   );
-  const fail = (e: FetchError) => {
+  const fail = (e: IacError) => {
     problem ??= e;
     cap.destroy(problem);
   };
@@ -120,8 +141,15 @@ export async function extractTarSafely(
     // Warnings are collected here (and refuse the archive) instead of tar's strict mode, so the
     // error names what was wrong in our words.
     strict: false,
-    onwarn: (code: string, message: string | Error) => {
+    onwarn: (code: string, message: string | Error, data?: unknown) => {
       if (code === "TAR_ENTRY_INFO") return;
+      // A full disk, a read-only or forbidden folder: the machine's fault, not the archive's.
+      const sys = systemFault(message, data, parent);
+      if (sys) {
+        problem ??= sys;
+        cap.destroy(sys);
+        return;
+      }
       const text = typeof message === "string" ? message : message.message;
       problem ??=
         code === "TAR_BAD_ARCHIVE" ? unsafe("not a tar archive") : unsafe(`${code}: ${text}`);
@@ -158,6 +186,8 @@ export async function extractTarSafely(
     if (problem) throw problem;
     if (err instanceof FetchError) throw err;
     if (isTimeout(err)) throw err;
+    const sys = systemFault(err, undefined, parent);
+    if (sys) throw sys;
     const msg = err instanceof Error ? err.message : String(err);
     // tar's own refusals (e.g. extracting through a symlink) are safety refusals too.
     throw unsafe(`extraction failed: ${msg}`);

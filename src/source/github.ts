@@ -5,6 +5,7 @@ import type { Config } from "../kernel/config.js";
 import { IacError } from "../kernel/errors.js";
 import type { GitHubSlug } from "../kernel/types.js";
 import { isFullSha } from "../intake/slug.js";
+import { SystemFaultError } from "../platform/syserror.js";
 import { type Ctx, FetchError, isTimeout, timeoutSignal } from "./context.js";
 import { extractTarSafely } from "./extract.js";
 import { intoCache } from "./cache.js";
@@ -150,7 +151,8 @@ export async function downloadTarball(ctx: Ctx<GitHubSlug>, commit: string): Pro
     try {
       return await extractTarSafely(stream, tmp, ctx.limits, slug.raw);
     } catch (err) {
-      if (err instanceof FetchError) throw err;
+      // A full disk or a read-only cache would fail the clone just the same: said at once.
+      if (err instanceof FetchError || err instanceof SystemFaultError) throw err;
       if (isTimeout(err))
         throw new SoftFailure(`tarball download timed out after ${config.fetch.timeoutMs / 1000}s`);
       throw new SoftFailure(`tarball download failed: ${(err as Error).message}`);

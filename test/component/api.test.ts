@@ -19,6 +19,8 @@ import {
   type DeployResult,
 } from "../../src/gen/controlplane.js";
 import { createServer, type ApiServer } from "../../src/api/server.js";
+import { ROUTES } from "../../src/api/contract.js";
+import { openApiDocument } from "../../src/api/openapi.js";
 import type { ServiceSpec } from "../../src/kernel/types.js";
 import { call, sse, type Target } from "../helpers/http.js";
 import { startFakeSupabase, type FakeSupabase } from "../helpers/supabase-server.js";
@@ -432,10 +434,14 @@ describe("validation", () => {
     ["bad project", { project: "Bad_Name", slugs: ["gh:a/b"] }, "project"],
     ["bad service name", { services: [{ slug: "gh:a/b", name: "UPPER" }] }, "services.0.name"],
     ["bad env name", { services: [{ slug: "gh:a/b", env: { "1X": "v" } }] }, "services.0.env.1X"],
-    ["duplicate names", { slugs: ["gh:a/api", "gh:b/api"] }, "slugs.1"],
     ["port out of range", { services: [{ slug: "gh:a/b", port: 70000 }] }, "services.0.port"],
     ["reserved port", { services: [{ slug: "gh:a/b", port: 15001 }] }, "services.0.port"],
-    ["file: slug over TCP", { slugs: ["file:/etc"] }, "slugs.0"],
+    ["ref git refuses", { slugs: ["gh:a/b#v1..2"] }, "slugs.0"],
+    [
+      "reserved env name",
+      { services: [{ slug: "gh:a/b", env: { iac_listen: "x" } }] },
+      "services.0.env.iac_listen",
+    ],
   ])("400 naming the field: %s", async (name, body, field) => {
     const tp = testPipeline();
     const { tcp } = await start(tp.pipeline);
@@ -444,6 +450,25 @@ describe("validation", () => {
     expect(r.json()).toMatchObject({ error: "invalid_request", field });
     expect(r.json().message.length).toBeGreaterThan(10);
     if (name === "bad slug") expect(r.json().hint).toBe("did you mean gh:acme/api?");
+    expect(tp.pending).toHaveLength(0);
+  });
+
+  it.each([
+    ["duplicate names", { slugs: ["gh:a/api", "gh:b/api"] }, 422, "unprocessable", "slugs.1"],
+    [
+      "env names that differ only in case",
+      { services: [{ slug: "gh:a/b", env: { Path: "a", PATH: "b" } }] },
+      422,
+      "unprocessable",
+      "services.0.env",
+    ],
+    ["file: slug over TCP", { slugs: ["file:/etc"] }, 403, "forbidden", "slugs.0"],
+  ])("schema-valid but refused: %s", async (_name, body, status, error, field) => {
+    const tp = testPipeline();
+    const { tcp } = await start(tp.pipeline);
+    const r = await call(tcp, "POST", "/deploy", { body, headers: svcKey() });
+    expect(r.status).toBe(status);
+    expect(r.json()).toMatchObject({ error, field });
     expect(tp.pending).toHaveLength(0);
   });
 
@@ -628,11 +653,51 @@ describe("services, destroy, health, openapi", () => {
         "/destroy",
         "/health",
         "/openapi.json",
+        "/releases",
+        "/rollback",
         "/services",
+        "/status",
         "/services/{name}/logs",
       ].sort(),
     );
-    expect(doc.components.schemas.DeployBody.properties.slugs.maxItems).toBe(50);
+    const body = doc.paths["/deploy"].post.requestBody.content["application/json"].schema;
+    expect(body.properties.slugs.maxItems).toBe(50);
+    expect(body.oneOf).toEqual([{ required: ["slugs"] }, { required: ["services"] }]);
+  });
+});
+
+describe("the contract (src/api/contract.ts)", () => {
+  it("405 with Allow for a method a known path does not have; 404 for unknown paths", async () => {
+    const tp = testPipeline();
+    const { tcp } = await start(tp.pipeline);
+    const del = await call(tcp, "DELETE", "/deployments");
+    expect(del.status).toBe(405);
+    expect(del.headers.allow).toBe("GET, HEAD");
+    expect(del.json()).toMatchObject({ error: "method_not_allowed" });
+    const get = await call(tcp, "GET", `/deployments/${crypto.randomUUID()}/cancel`);
+    expect(get.status).toBe(405);
+    expect(get.headers.allow).toBe("POST");
+    expect((await call(tcp, "PUT", "/nope")).status).toBe(401); // unknown: auth first, then 404
+    expect((await call(tcp, "PUT", "/nope", { headers: svcKey() })).status).toBe(404);
+  });
+
+  it("every declared route is registered, and the document declares every route's answers", async () => {
+    const tp = testPipeline();
+    const { server } = await start(tp.pipeline);
+    for (const r of ROUTES)
+      expect(server.app.hasRoute({ method: r.method, url: r.path })).toBe(true);
+    const doc = openApiDocument() as {
+      paths: Record<string, Record<string, { responses: Record<string, unknown> }>>;
+    };
+    for (const [p, ops] of Object.entries(doc.paths)) {
+      for (const [m, op] of Object.entries(ops)) {
+        expect(Object.keys(op.responses), `${m} ${p}`).toContain("400");
+        if (p !== "/health" && p !== "/openapi.json")
+          expect(Object.keys(op.responses), `${m} ${p}`).toEqual(
+            expect.arrayContaining(["401", "403", "429", "503"]),
+          );
+      }
+    }
   });
 });
 

@@ -12,7 +12,7 @@
 //   - `subdir` (monorepos), `tag` (the ref is that tag), `repos` (extra keys of the service's
 //     entry in the repos file, e.g. {entrypoint: "..."}).
 // test/component/corpus-inspect.test.ts asserts every entry through the real CLI;
-// test/integration/corpus-run.test.ts builds and runs the entries that have `run`.
+// test/corpus/corpus-run.test.ts builds and runs the entries that have `run`.
 import { type FixtureFiles, type FixtureRepo, createGitRepo } from "./git-fixtures.js";
 import type { GitHubServer } from "./github-server.js";
 
@@ -637,6 +637,16 @@ export const CORPUS: CorpusEntry[] = [
     },
     inspect: { kind: "console-script", argv: ["rusty"], rule: "pyproject-project-scripts" },
     run: { buildError: /maturin[\s\S]*Rust/ },
+  },
+  {
+    name: "no-wheel-dependency",
+    about: "a pin of a release that has no wheel for CPython 3.11 on Linux (sdist only)",
+    files: {
+      "main.py": appModule("never built", ["yaml"]) + MAIN_CALL,
+      "requirements.txt": "PyYAML==5.3.1\n",
+    },
+    inspect: { kind: "python-file", argv: ["python", "main.py"], rule: "root-main.py" },
+    run: { buildError: /no wheel of PyYAML==5\.3\.1 for CPython 3\.11 manylinux/ },
   },
 ];
 

@@ -111,11 +111,13 @@ describe("iac: consistent errors, flags and help (no Docker)", () => {
 
 const CRASHER = {
   "main.py": [
-    "import sys",
+    "import sys, time",
     "",
     "def main():",
     "    for i in range(30):",
     '        print(f"crash line {i}", flush=True)',
+    // stdout and stderr are two pipes: a pause keeps the stderr line after the stdout ones.
+    "    time.sleep(0.5)",
     '    print("giving up: no config", file=sys.stderr, flush=True)',
     "    return 3",
     "",
@@ -261,9 +263,14 @@ describe("iac on a real project (IAC_SIDECAR=none)", () => {
     const noOut = await new Promise<string>((resolve) => {
       const child = spawn("script", ["-qfec", cmd, "/dev/null"], { cwd: p.work, env: p.env });
       let out = "";
+      let answered = false;
+      child.stdin.on("error", () => undefined); // script may be gone once it has its answer
       child.stdout.on("data", (d: Buffer) => {
         out += d.toString();
-        if (out.includes("[y/N]")) child.stdin.write("n\n");
+        if (!answered && out.includes("[y/N]")) {
+          answered = true;
+          child.stdin.write("n\n");
+        }
       });
       child.on("close", () => resolve(out));
     });

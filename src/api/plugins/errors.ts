@@ -2,10 +2,11 @@
 // `{error, message, hint?, field?, ...}` with the status from the error catalogue
 // (kernel/errors.ts); nothing else shapes error replies.
 import type { FastifyReply } from "fastify";
+import { allowedMethods } from "../contract.js";
 import type { ApiApp } from "../context.js";
 import { catalogueEntry, errorMessage, IacError, UsageError } from "../../kernel/errors.js";
 import { ProjectBusyError, TooManyOperationsError } from "../deployments.js";
-import { MAX_BODY_BYTES, RequestValidationError } from "../schemas.js";
+import { MAX_BODY_BYTES, RequestValidationError, UnprocessableRequestError } from "../schemas.js";
 
 /** An error whose HTTP status and `error` string are decided where it is thrown. */
 export class HttpError extends IacError {
@@ -34,6 +35,22 @@ export function errorReply(
 }
 
 export function registerErrorHandlers(app: ApiApp): void {
+  // Before auth and body parsing: a declared path asked with another method is 405 whatever
+  // else is wrong with the request (QUERY without a Content-Type, no token).
+  app.addHook("onRequest", async (req, reply) => {
+    if (!req.is404) return;
+    const urlPath = req.url.split("?")[0] ?? "/";
+    const allow = allowedMethods(urlPath);
+    if (allow) {
+      return errorReply(
+        reply.header("allow", allow.join(", ")),
+        405,
+        "method_not_allowed",
+        `${req.method} is not allowed on ${urlPath}`,
+        { hint: `use ${allow.join(" or ")}` },
+      );
+    }
+  });
   app.setNotFoundHandler((req, reply) =>
     errorReply(reply, 404, "not_found", `no route ${req.method} ${req.url.split("?")[0]}`),
   );
@@ -53,6 +70,8 @@ export function registerErrorHandlers(app: ApiApp): void {
         extra.status_url = `/deployments/${err.running.id}`;
       }
       if (err.hint !== undefined) extra.hint = err.hint;
+      if (err instanceof UnprocessableRequestError)
+        return errorReply(reply, 422, "unprocessable", err.message, extra);
       return errorReply(reply, entry.httpStatus, entry.httpError, err.message, extra);
     }
     const fe = err as { statusCode?: number; code?: string; message?: string };

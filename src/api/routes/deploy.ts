@@ -13,6 +13,7 @@ import {
   destroyBodySchema,
   parseRequest,
   RequestValidationError,
+  UnprocessableRequestError,
 } from "../schemas.js";
 import { wantsEventStream } from "../sse.js";
 import { links, streamOperation } from "./deployments.js";
@@ -22,13 +23,62 @@ function toSpecs(
   allowFile: boolean,
 ): ServiceSpec[] {
   const key = body.slugs ? "slugs" : "services";
+  const slugs = body.slugs ?? body.services?.map((s) => s.slug) ?? [];
+  const local = slugs.findIndex((s) => s.startsWith("file:"));
+  if (!allowFile && local >= 0) {
+    // A remote caller may not make this host read its folders: allowed only over the socket.
+    throw new HttpError(
+      403,
+      "forbidden",
+      `file: slugs name folders of this host; they are accepted over the Unix socket only (${JSON.stringify(slugs[local])})`,
+      {
+        field: body.slugs ? `slugs.${local}` : `services.${local}.slug`,
+        hint: "send it over the Unix socket (IAC_SOCKET_PATH), or use a gh: or git+https:// slug",
+      },
+    );
+  }
   const doc = body.slugs ? { slugs: body.slugs } : { services: body.services };
   try {
     return parseServiceList(doc, "POST /deploy", process.cwd(), { allowFile });
   } catch (err) {
+    // The body matched the schema, so what is left is a rule JSON Schema cannot state: two
+    // services with one name, env names that differ only in case. 422, naming the field.
     if (err instanceof UsageError) {
-      const field = err.field ?? key;
-      throw new RequestValidationError("body", [{ field, message: err.message }], err.hint);
+      throw new UnprocessableRequestError(err.message, err.hint, err.field ?? key);
+    }
+    throw err;
+  }
+}
+
+/**
+ * The deploy body, or a 400 naming the field. When the repos-file parser can say more about
+ * what is wrong (which part of a slug, a reserved env name, a hint), its words are used.
+ */
+function parseDeployBody(input: unknown): ReturnType<typeof deployBodySchema.parse> {
+  try {
+    return parseRequest(deployBodySchema, input, "body");
+  } catch (err) {
+    if (!(err instanceof RequestValidationError)) throw err;
+    const b = (input ?? {}) as { slugs?: unknown; services?: unknown };
+    if (typeof input === "object" && (b.slugs === undefined) !== (b.services === undefined)) {
+      try {
+        const doc = b.slugs !== undefined ? { slugs: b.slugs } : { services: b.services };
+        parseServiceList(doc, "POST /deploy", process.cwd(), { allowFile: true });
+      } catch (parsed) {
+        if (parsed instanceof UsageError) {
+          // The more precise of the two (zod names the env key, the parser only `env`).
+          const zodField = err.issues[0]?.field ?? "";
+          const field =
+            parsed.field === undefined || zodField.startsWith(parsed.field)
+              ? zodField
+              : parsed.field;
+          throw new RequestValidationError(
+            "body",
+            [{ field, message: parsed.message }, ...err.issues.filter((i) => i.field !== field)],
+            parsed.hint,
+          );
+        }
+      }
     }
     throw err;
   }
@@ -42,7 +92,7 @@ export function beginDeploy(
   principal?: string,
 ): Operation {
   const { config, pipeline } = ctx;
-  const body = parseRequest(deployBodySchema, input, "body");
+  const body = parseDeployBody(input);
   const project = body.project ?? config.project;
   const services = toSpecs(body, allowFile);
   return ctx.registry.start<DeployReport>({
@@ -72,7 +122,7 @@ export function deployRoutes(app: ApiApp, ctx: ApiContext): void {
   });
 
   app.post("/destroy", async (req, reply) => {
-    const body = parseRequest(destroyBodySchema, req.body ?? {}, "body");
+    const body = parseRequest(destroyBodySchema, req.body === undefined ? {} : req.body, "body");
     const project = body.project ?? config.project;
     const op = ctx.registry.start({
       kind: "destroy",

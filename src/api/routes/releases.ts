@@ -18,7 +18,7 @@ export function releaseRoutes(app: ApiApp, ctx: ApiContext): void {
   app.get("/status", async () => ({ projects: await pipeline.overview(config) }));
 
   app.post("/rollback", async (req, reply) => {
-    const body = parseRequest(rollbackBodySchema, req.body ?? {}, "body");
+    const body = parseRequest(rollbackBodySchema, req.body === undefined ? {} : req.body, "body");
     const project = body.project ?? config.project;
     const principal = principalName(req.principal);
     const op = ctx.registry.start<DeployReport>({

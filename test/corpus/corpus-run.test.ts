@@ -97,7 +97,12 @@ describe.skipIf(skipReason !== undefined)("real-world corpus: build and run", ()
       outcomes.set(entry.name, out);
       try {
         const slug = parseSlug(String(corpusService(entry).slug));
-        const source = await fetchSource(slug, { config, service });
+        // A cache folder of this run's own: every fetch is a tarball (no .git), as GitHub serves it.
+        const source = await fetchSource(slug, {
+          config: { ...config, cacheDir: path.join(root.dir, "cache") },
+          service,
+        });
+        expect(source.via).toBe("tarball");
         const ep = await detectEntrypoint(source);
         out.image = await buildImage({
           config,
