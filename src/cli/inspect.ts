@@ -3,6 +3,7 @@ import type { Command } from "commander";
 import { type InspectResult, inspectJson, inspectServices } from "../operations/inspect.js";
 import { ProgressView, table } from "./progress.js";
 import { terminalWidth } from "./report.js";
+import { stripControlsKeepLines } from "./termtext.js";
 import { parseServiceList } from "../intake/repofile.js";
 import type { ServiceSpec } from "../kernel/types.js";
 import {
@@ -64,7 +65,13 @@ export function registerInspectCommand(program: Command): void {
           view.stop();
         }
         if (flags.output === "json") printJson(inspectJson(results));
-        else process.stdout.write(humanTable(results));
+        else {
+          process.stdout.write(humanTable(results));
+          // The table cuts long cells: every error whole below it (with its hint), on stderr.
+          for (const r of results)
+            if (r.error !== undefined)
+              process.stderr.write(`\n✖ ${r.name}: ${stripControlsKeepLines(r.error)}\n`);
+        }
         if (results.some((r) => r.error !== undefined)) process.exitCode = 1;
       },
     );
