@@ -17,6 +17,7 @@ import {
   projectOption,
   readRepos,
   reposFile,
+  targetOption,
   withCancel,
 } from "./shared.js";
 
@@ -31,6 +32,7 @@ export function registerPlanCommand(program: Command): void {
     .addOption(projectOption())
     .addOption(sidecarOption())
     .addOption(networkOption())
+    .addOption(targetOption())
     .addOption(outputOption())
     .option("-v, --verbose", "show terraform output")
     .action(async (flags: PipelineFlags, cmd: Command) => {

@@ -562,6 +562,12 @@ export async function planDeploy(
   stages: Stages = realStages,
 ): Promise<PlanReport> {
   if (req.services.length === 0) throw new UsageError("nothing to plan: the service list is empty");
+  if (config.target === "swarm")
+    // Planning the local module here would describe containers the swarm target never creates.
+    throw new UsageError(
+      "iac plan does not support the swarm target yet",
+      "run `iac plan --target local` for the single-host plan, or `iac deploy --target swarm -v`, which prints terraform's plan for the swarm module before applying it",
+    );
   assertUniqueNames(req.services);
   config = await stages.preflight(config, req.project, onEvent);
   return withProjectLock(config, req.project, "plan", async () => {

@@ -11,6 +11,7 @@ import { type EventSink, logEvent, stageEvent } from "../kernel/events.js";
 import { buildTaskImage } from "../image/task.js";
 import { dockerClient } from "../platform/docker.js";
 import { distributeImages } from "../platform/distribute.js";
+import { pushImages } from "../platform/registry.js";
 import { writeFileAtomic } from "../platform/fs.js";
 import { acquireLock } from "../platform/lock.js";
 import { mapLimit } from "../platform/limit.js";
@@ -77,11 +78,6 @@ export async function deploySwarm(
   if (config.sidecar !== "envoy")
     throw new UsageError(
       "the swarm target needs the Envoy sidecar (IAC_SIDECAR=envoy): it is the task's only way in",
-    );
-  if (config.registry)
-    throw new UsageError(
-      `IAC_REGISTRY=${config.registry}: pushing to a registry is not implemented yet`,
-      "unset IAC_REGISTRY: images are copied to the nodes listed in IAC_SWARM_NODES (docker save | load)",
     );
   assertUniqueNames(req.services);
   await assertSwarmManager(config);
@@ -171,23 +167,41 @@ export async function deploySwarm(
     for (const [name, svc] of Object.entries(services)) svc.published_port = ports[name]!;
     for (const r of reports) r.port = services[r.name]?.published_port;
 
-    const nodes = swarmNodes(config);
-    onEvent(
-      stageEvent(
-        "plan",
-        undefined,
-        `images: ${tasks.length} task images -> ${nodes.length} nodes (docker save | load)`,
-      ),
-    );
-    await distributeImages(docker, nodes, tasks, (l) =>
-      onEvent(logEvent("pipeline", `${l.node}: ${l.image} ${l.result} (${l.ms} ms)`)),
-    );
-
-    const known = await readFile(loadedImagesFile(dir), "utf8")
-      .then((t) => JSON.parse(t) as string[])
-      .catch(() => [] as string[]);
-    const loaded = [...new Set([...known, ...tasks.map((t) => t.tag)])];
-    await writeFileAtomic(loadedImagesFile(dir), JSON.stringify(loaded, null, 2) + "\n");
+    if (config.registry) {
+      // The nodes pull from the registry: services reference the pushed digest.
+      onEvent(
+        stageEvent("plan", undefined, `images: ${tasks.length} task images -> ${config.registry}`),
+      );
+      const pushed = await pushImages(
+        docker,
+        config.registry,
+        tasks.map((t) => t.tag),
+        (p) => onEvent(logEvent("pipeline", `pushed ${p.ref} (${p.ms} ms)`)),
+      );
+      for (const name of fresh) {
+        const svc = services[name]!;
+        const task = tasks.find((t) => t.id === svc.image);
+        const ref = pushed.find((p) => p.tag === task?.tag)?.ref;
+        if (ref) svc.image = ref;
+      }
+    } else {
+      const nodes = swarmNodes(config);
+      onEvent(
+        stageEvent(
+          "plan",
+          undefined,
+          `images: ${tasks.length} task images -> ${nodes.length} nodes (docker save | load)`,
+        ),
+      );
+      await distributeImages(docker, nodes, tasks, (l) =>
+        onEvent(logEvent("pipeline", `${l.node}: ${l.image} ${l.result} (${l.ms} ms)`)),
+      );
+      const known = await readFile(loadedImagesFile(dir), "utf8")
+        .then((t) => JSON.parse(t) as string[])
+        .catch(() => [] as string[]);
+      const loaded = [...new Set([...known, ...tasks.map((t) => t.tag)])];
+      await writeFileAtomic(loadedImagesFile(dir), JSON.stringify(loaded, null, 2) + "\n");
+    }
     await writeSwarmVars(dir, swarmVars(config, project, cpCerts.caFile, services));
     const run: tf.TerraformRun = {
       config,

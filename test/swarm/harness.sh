@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # A throw-away multi-node Docker Swarm on ONE machine, for the swarm target's tests.
 #
+# The daemons do pull (from the harness registry, for IAC_REGISTRY); images referenced by id
+# (docker save | load) are never pulled, so the unreachable Docker Hub is never asked.
+#
 # Each node is a separate dockerd in its own network namespace (iacsw-<node>) with its own
 # data-root, exec-root, pidfile, unix socket and cgroup parent. The node namespaces hang off a
 # bridge that lives in a dedicated hub namespace (iacsw-hub), so nothing is bridged or NATed
@@ -14,6 +17,8 @@
 #   harness.sh kill NODE     crash a node: SIGKILL its daemon, containerd, shims and containers
 #   harness.sh revive NODE   start a killed node again (same data-root: it rejoins the swarm)
 #   harness.sh status        node list as the manager sees it
+#   harness.sh registry      start a plain-HTTP registry (Debian's docker-registry) on the hub,
+#                            at $NET.1:5000, which every node trusts (insecure-registries)
 #   harness.sh env           print DOCKER_HOST=... for the manager
 #   harness.sh down          stop everything, remove namespaces, sockets, cgroups, data roots
 #
@@ -39,6 +44,7 @@ die() {
 ms() { date +%s%3N; }
 
 node_ip() { echo "$NET.$((10 + ${1#n}))"; }
+registry_addr() { echo "$NET.1:5000"; }
 node_sock() { echo "$RUN/$1.sock"; }
 node_host() { echo "unix://$RUN/$1.sock"; }
 ndocker() {
@@ -70,11 +76,12 @@ start_daemon() {
   local n=$1 ip
   ip=$(node_ip "$n")
   mkdir -p "$RUN" "$EXEC/$n" "$DATA/$n"
-  echo '{}' >"$RUN/$n.json"
+  # Every node trusts the harness registry (plain HTTP, only on the hub's private range).
+  printf '{"insecure-registries": ["%s"]}\n' "$(registry_addr)" >"$RUN/$n.json"
   local cg="/$PREFIX/$n"
   # shellcheck disable=SC2016
   ip netns exec "$PREFIX-$n" unshare --uts \
-    env -i PATH="$PATH" DOCKER_SERVICE_PREFER_OFFLINE_IMAGE=1 CGROUP_MOUNTS="$(cgroup_mounts)" CG="$cg" NODE="$n" \
+    env -i PATH="$PATH" CGROUP_MOUNTS="$(cgroup_mounts)" CG="$cg" NODE="$n" \
     bash -c '
       set -e
       hostname "$NODE"
@@ -226,12 +233,42 @@ cmd_down() {
   ) | sort -u)
   for n in $all; do node_down "$n" & done
   wait
+  registry_down
   ip link del "$HOSTIF" 2>/dev/null || true
   ip netns del "$HUB" 2>/dev/null || true
   for n in /sys/fs/cgroup/*/"$PREFIX"; do [[ -d $n ]] && rmdir "$n" 2>/dev/null || true; done
   rm -f "$RUN/nodes" "$RUN"/images.*.tar
   rmdir "$EXEC" 2>/dev/null || true
   log "down in $(($(ms) - t0)) ms"
+}
+
+cmd_registry() {
+  command -v docker-registry >/dev/null 2>&1 || {
+    [[ $(id -u) == 0 ]] || die "docker-registry is missing (apt-get install docker-registry)"
+    log "installing Debian docker-registry"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends docker-registry >/dev/null
+  }
+  [[ -f $RUN/registry.pid ]] && kill -0 "$(cat "$RUN/registry.pid")" 2>/dev/null && return 0
+  mkdir -p "$RUN" "$DATA/registry"
+  printf 'version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: %s\nhttp:\n  addr: %s\n' \
+    "$DATA/registry" "$(registry_addr)" >"$RUN/registry.yml"
+  docker-registry serve "$RUN/registry.yml" >>"$RUN/registry.log" 2>&1 &
+  echo $! >"$RUN/registry.pid"
+  local t0
+  t0=$(ms)
+  until curl -fsS "http://$(registry_addr)/v2/" >/dev/null 2>&1; do
+    (($(ms) - t0 < 20000)) || die "registry did not answer at $(registry_addr) within 20 s (see $RUN/registry.log)"
+    sleep 0.2
+  done
+  log "registry up at $(registry_addr) in $(($(ms) - t0)) ms"
+}
+
+registry_down() {
+  local pid
+  pid=$(cat "$RUN/registry.pid" 2>/dev/null || true)
+  [[ -n $pid ]] && kill -TERM "$pid" 2>/dev/null || true
+  rm -f "$RUN/registry.pid" "$RUN/registry.yml"
+  [[ ${IAC_SWARM_KEEP_DATA:-0} == 1 ]] || rm -rf "${DATA:?}/registry"
 }
 
 cmd_status() {
@@ -252,6 +289,7 @@ kill) shift && cmd_kill "$@" ;;
 revive) shift && cmd_revive "$@" ;;
 down) cmd_down ;;
 status) cmd_status ;;
+registry) cmd_registry ;;
 env) cmd_env ;;
-*) die "usage: $0 up [N] | load IMAGE.. | kill NODE | revive NODE | status | env | down" ;;
+*) die "usage: $0 up [N] | load IMAGE.. | kill NODE | revive NODE | registry | status | env | down" ;;
 esac

@@ -18,6 +18,8 @@ const sock = (n: string) => `unix:///run/iac-swarm/${n}.sock`;
 const node = (n: string) => new Docker({ socketPath: `/run/iac-swarm/${n}.sock` });
 const BASE = process.env.IAC_BASE_IMAGE ?? "iac-local/python:3.11-slim";
 const ENVOY = process.env.IAC_ENVOY_IMAGE ?? "iac-local/envoy:v1.40.0";
+/** harness.sh's registry: plain HTTP on the hub's private range, trusted by every node. */
+const REGISTRY = `${process.env.IAC_SWARM_NET ?? "10.213.0"}.1:5000`;
 
 const why =
   process.getuid?.() !== 0
@@ -222,6 +224,65 @@ describe.skipIf(why !== undefined)("swarm target (3 engines in network namespace
           n,
         ).toEqual([]);
       }
+    }
+  });
+
+  it("with IAC_REGISTRY the manager pushes the task images and the nodes pull them by digest", async () => {
+    await harness("registry");
+    const regProject = `${project}r`;
+    const saved = env;
+    env = {
+      ...env,
+      IAC_REGISTRY: REGISTRY,
+      IAC_PROJECT: regProject,
+      IAC_NETWORK: `${regProject}-mesh`,
+    };
+    try {
+      await writeFile(
+        path.join(work, "registry.yaml"),
+        "services:\n  - slug: file:alpha\n    replicas: 2\n",
+      );
+      const t0 = Date.now();
+      const r = await iac("deploy", "--file", "registry.yaml", "--output", "json");
+      console.log(`deploy through the registry: ${Date.now() - t0} ms`);
+      expect(r.code, r.stderr.slice(-3000)).toBe(0);
+      const report = JSON.parse(r.stdout) as { services: { name: string; status: string }[] };
+      expect(report.services.map((x) => [x.name, x.status])).toEqual([["alpha", "SERVING"]]);
+
+      const svc = await node("n1").getService(`${regProject}-alpha`).inspect();
+      const image = svc.Spec.TaskTemplate.ContainerSpec.Image as string;
+      expect(image).toMatch(
+        new RegExp(`^${REGISTRY.replace(/\./g, "\\.")}/iac/alpha-task@sha256:[0-9a-f]{64}$`),
+      );
+      // A worker running a replica got the image from the registry (nothing was loaded into it).
+      const tasks = await node("n1").listTasks({
+        filters: { service: [`${regProject}-alpha`], "desired-state": ["running"] },
+      });
+      const workerIds = new Set(
+        (await node("n1").listNodes())
+          .filter(
+            (x: { Spec?: { Labels?: Record<string, string> } }) =>
+              x.Spec?.Labels?.["iac.node"] !== "n1",
+          )
+          .map((x: { ID: string }) => x.ID),
+      );
+      const onWorker = tasks.find((t: { NodeID?: string }) => t.NodeID && workerIds.has(t.NodeID));
+      expect(onWorker, "a replica on a worker").toBeDefined();
+      const labels = (await node("n1").getNode(onWorker!.NodeID).inspect()).Spec.Labels as Record<
+        string,
+        string
+      >;
+      const worker = node(labels["iac.node"]!);
+      const digests = (await worker.listImages()).flatMap((i) => i.RepoDigests ?? []);
+      expect(digests).toContain(image);
+
+      const d = await iac("destroy", "--yes");
+      expect(d.code, d.stderr).toBe(0);
+      expect(
+        await node("n1").listServices({ filters: { label: [`io.iac.project=${regProject}`] } }),
+      ).toEqual([]);
+    } finally {
+      env = saved;
     }
   });
 });

@@ -196,4 +196,18 @@ describe("deploy orchestrator (fake stages)", () => {
     expect(r.services.map((s) => s.status)).toEqual(["NOT_SERVING", "FAILED"]);
     expect(r.plan.changes).toBe(true);
   });
+
+  it("plan refuses the swarm target instead of planning the single-host module", async () => {
+    const { stages, calls } = fakeStages([]);
+    const err = await planDeploy(
+      { ...config, target: "swarm" },
+      { project: "p", services: [spec("a")] },
+      undefined,
+      undefined,
+      stages,
+    ).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(IacError);
+    expect((err as IacError).message).toMatch(/does not support the swarm target/);
+    expect(calls).toEqual([]);
+  });
 });
