@@ -232,7 +232,8 @@ const authErrors: Record<string, ResponseSpec> = {
     headers: { "Retry-After": { description: "seconds", schema: { type: "string" } } },
   },
   "503": {
-    description: "Supabase Auth unreachable, or auth not configured on this server (fails closed)",
+    description:
+      "Supabase Auth unreachable, or auth not configured on this server (fails closed); or the Docker engine is not reachable (`docker_unavailable`); `Retry-After`",
     json: errorSchema,
     headers: { "Retry-After": { description: "seconds", schema: { type: "string" } } },
   },

@@ -109,7 +109,7 @@ export async function createServer(opts: CreateServerOptions): Promise<ApiServer
     viaSocket: (req) => viaSocket.has(req),
     controlPlaneHealth: cachedHealth(config, pipeline, opts.healthCacheMs ?? 2_000),
   };
-  registerErrorHandlers(app);
+  registerErrorHandlers(app, config);
   registerAuth(app, ctx);
   metaRoutes(app, ctx);
   deployRoutes(app, ctx);

@@ -394,18 +394,6 @@ export function declaredDependencies(
   return out;
 }
 
-/** Build backends the offline image build knows how to run (all from wheels). */
-export const KNOWN_BACKENDS: Record<string, string> = {
-  "setuptools.build_meta": "setuptools",
-  "setuptools.build_meta:__legacy__": "setuptools",
-  "hatchling.build": "hatchling",
-  "flit_core.buildapi": "flit-core",
-  "pdm.backend": "pdm-backend",
-  "pdm.pep517.api": "pdm-pep517",
-  "poetry.core.masonry.api": "poetry-core",
-  maturin: "maturin",
-};
-
 /**
  * Why the project cannot be built from source in the image, or undefined when it can.
  * maturin compiles Rust, which the offline image build has no toolchain for.

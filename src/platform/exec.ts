@@ -180,7 +180,11 @@ export function openStdioTunnel(argv: string[]): Duplex {
   // refused login) must surface as its own message, not as a bare "socket hang up".
   const out = new PassThrough();
   child.stdout.pipe(out, { end: false });
-  const stream = Duplex.from({ readable: out, writable: child.stdin });
+  // Writes go through a stream of our own: ssh closing its stdin first must not end the tunnel
+  // with a bare "Premature close" before the exit code (and its reason) is known.
+  const input = new PassThrough();
+  input.pipe(child.stdin);
+  const stream = Duplex.from({ readable: out, writable: input });
   let lastErr = "";
   createInterface({ input: child.stderr }).on("line", (line) => {
     if (line.trim()) lastErr = line.trim();

@@ -681,6 +681,26 @@ describe("the contract (src/api/contract.ts)", () => {
     expect((await call(tcp, "PUT", "/nope", { headers: svcKey() })).status).toBe(404);
   });
 
+  it("Docker unreachable: 503 docker_unavailable naming the socket and the fix, not a bare 500", async () => {
+    const tp = testPipeline();
+    tp.pipeline.health = async () => {
+      throw Object.assign(new Error("connect ENOENT /var/run/docker.sock"), {
+        code: "ENOENT",
+        syscall: "connect",
+        address: "/var/run/docker.sock",
+      });
+    };
+    const { uds } = await start(tp.pipeline);
+    const r = await call(uds, "GET", "/services");
+    expect(r.status).toBe(503);
+    expect(r.headers["retry-after"]).toBe("5");
+    expect(r.json()).toMatchObject({
+      error: "docker_unavailable",
+      message: expect.stringMatching(/Docker engine not reachable at \/var\/run\/docker\.sock/),
+      hint: expect.stringMatching(/is Docker running\?/),
+    });
+  });
+
   it("every declared route is registered, and the document declares every route's answers", async () => {
     const tp = testPipeline();
     const { server } = await start(tp.pipeline);

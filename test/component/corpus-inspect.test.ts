@@ -17,7 +17,10 @@ let srv: GitHubServer;
 let repos: Map<string, FixtureRepo>;
 let cleanup: (() => Promise<void>) | undefined;
 
-function iac(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+function iac(
+  args: string[],
+  env: Record<string, string> = {},
+): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
     const child = spawn(process.execPath, [path.join(ROOT, "bin/iac.js"), ...args], {
       cwd: tmp,
@@ -27,6 +30,7 @@ function iac(args: string[]): Promise<{ code: number; stdout: string; stderr: st
         GITHUB_API_URL: srv.apiUrl,
         GITHUB_SERVER_URL: srv.serverUrl,
         IAC_CACHE_DIR: path.join(tmp, "cache"),
+        ...env,
       },
     });
     let stdout = "";
@@ -85,5 +89,34 @@ describe("real-world corpus: iac inspect", () => {
       }
     }
     expect(stderr).toMatch(/tarball: downloading corpus\//);
+  });
+
+  it("the version comes from the ref for clone and file: sources too (no .git in the tree)", async () => {
+    const repo = repos.get("hatch-vcs")!;
+    const clone = `git+${srv.serverUrl}/corpus/hatch-vcs.git#v1.4.2`;
+    const local = `file:${path.relative(tmp, repo.dir)}`;
+    writeFileSync(
+      path.join(tmp, "sources.json"),
+      JSON.stringify({
+        services: [
+          { slug: clone, name: "as-clone" },
+          { slug: `${local}#v1.4.2`, name: "as-file-tag" },
+          { slug: local, name: "as-file-head" },
+        ],
+      }),
+    );
+    const { code, stdout, stderr } = await iac(
+      ["inspect", "--file", "sources.json", "--output", "json"],
+      // a cache of its own: the first test already fetched this commit as a tarball
+      { IAC_ALLOWED_GIT_HOSTS: "127.0.0.1", IAC_CACHE_DIR: path.join(tmp, "cache-sources") },
+    );
+    expect(code, stderr).toBe(0);
+    const doc = JSON.parse(stdout) as { services: Array<Record<string, unknown>> };
+    expect(doc.services.map((s) => [s.name, s.commit, s.version])).toEqual([
+      ["as-clone", repo.commit, "1.4.2"],
+      ["as-file-tag", repo.commit, "1.4.2"],
+      ["as-file-head", repo.commit, `0.0.0+g${repo.commit.slice(0, 7)}`],
+    ]);
+    expect(stderr).toMatch(/shallow git fetch/);
   });
 });

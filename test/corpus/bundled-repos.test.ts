@@ -24,11 +24,11 @@ import type { BuiltImage, ServiceSpec } from "../../src/kernel/types.js";
 import { dockerClient } from "../../src/platform/docker.js";
 import { waitForServing } from "../../src/runtime/client.js";
 import { fetchSource } from "../../src/source/fetch.js";
+import { logsAfterMainExit } from "../helpers/corpus.js";
 import { createGitRepo, type FixtureRepo } from "../helpers/git-fixtures.js";
 import { type GitHubServer, startGitHubServer } from "../helpers/github-server.js";
 import {
   BASE_IMAGE,
-  containerLogs,
   makeCerts,
   runApp,
   TEST_LABEL,
@@ -198,12 +198,11 @@ describe.skipIf(skipReason !== undefined)("the bundled repos.yaml (local copies)
           certDir: await certs.serviceDir(service),
         });
         containers.push(container);
-        const status = await waitForServing(
-          { host: "127.0.0.1", port, serverName: service },
-          certs.controlPlane,
-          { deadlineMs: 90_000 },
-        );
-        const logs = await containerLogs(container);
+        const target = { host: "127.0.0.1", port, serverName: service };
+        await waitForServing(target, certs.controlPlane, { deadlineMs: 90_000 });
+        // The answer that counts is the one after main() finished (SERVING after exit 0).
+        const logs = await logsAfterMainExit(container);
+        const status = await waitForServing(target, certs.controlPlane, { deadlineMs: 90_000 });
         expect(HealthStatus_Status[status.status], `${spec.name}: ${status.message}\n${logs}`).toBe(
           "SERVING",
         );

@@ -15,6 +15,8 @@
 // test/corpus/corpus-run.test.ts builds and runs the entries that have `run`.
 import { type FixtureFiles, type FixtureRepo, createGitRepo } from "./git-fixtures.js";
 import type { GitHubServer } from "./github-server.js";
+import type Docker from "dockerode";
+import { containerLogs } from "./runtime-fixtures.js";
 
 export type Health = "SERVING" | "NOT_SERVING";
 
@@ -682,4 +684,22 @@ export async function serveCorpus(
       await Promise.all([...repos.values()].map((r) => r.cleanup()));
     },
   };
+}
+
+/**
+ * Waits (bounded) until the runner logged that main() finished — every corpus main() returns
+ * at once, but under auto-instrumentation and load its start can take seconds, and the
+ * runner answers SERVING while main() still runs — and returns the logs.
+ */
+export async function logsAfterMainExit(
+  container: Docker.Container,
+  deadlineMs = 120_000,
+): Promise<string> {
+  const until = Date.now() + deadlineMs;
+  let logs = await containerLogs(container);
+  while (!/main\(\) (exited with code|was killed by)/.test(logs) && Date.now() < until) {
+    await new Promise((r) => setTimeout(r, 500));
+    logs = await containerLogs(container);
+  }
+  return logs;
 }

@@ -1,10 +1,11 @@
 // Every common way a Python project declares what it needs, read statically into the wheelhouse
 // requirements (image/wheelhouse.ts over detect/project.ts), and the setup.py reader's ast logic.
 import { execFileSync } from "node:child_process";
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { detectEntrypoint } from "../../src/detect/entrypoint.js";
 import { poetryConstraint, readProject } from "../../src/detect/project.js";
 import { SETUP_PY_READER, type SetupPyFacts } from "../../src/image/setuppy.js";
 import { appRequirements, missingWheel, WheelhouseError } from "../../src/image/wheelhouse.js";
@@ -261,5 +262,24 @@ describe("setup.py reader (Python ast, never executed)", () => {
       extras_require: {},
       setup_requires: [],
     });
+  });
+});
+
+describe("the project model is read once per source", () => {
+  it("detection and the wheelhouse share one parse of pyproject.toml", async () => {
+    await writeFixtureFiles(dir, {
+      "pyproject.toml":
+        '[project]\nname = "once"\ndependencies = ["six"]\n[project.scripts]\nonce = "once:main"\n',
+      "once/__init__.py": "def main():\n    return 0\n",
+    });
+    const source = { dir, root: dir, commit: "local-x", via: "local" as const };
+    const ep = await detectEntrypoint(source);
+    const model = await readProject(source);
+    // Changing the file now changes nothing for this source: the model was parsed once.
+    await writeFile(path.join(dir, "pyproject.toml"), '[project]\nname = "other"\n');
+    expect(await readProject(source)).toBe(model);
+    expect((await appRequirements(source, ep)).text).toBe("six\n");
+    // A new source object reads the file again.
+    expect((await readProject({ ...source })).name).toBe("other");
   });
 });

@@ -4,7 +4,15 @@
 import type { FastifyReply } from "fastify";
 import { allowedMethods } from "../contract.js";
 import type { ApiApp } from "../context.js";
-import { catalogueEntry, errorMessage, IacError, UsageError } from "../../kernel/errors.js";
+import type { Config } from "../../kernel/config.js";
+import {
+  catalogueEntry,
+  errorMessage,
+  IacError,
+  ToolError,
+  UsageError,
+} from "../../kernel/errors.js";
+import { explainWithConfig } from "../../platform/syserror.js";
 import { ProjectBusyError, TooManyOperationsError } from "../deployments.js";
 import { MAX_BODY_BYTES, RequestValidationError, UnprocessableRequestError } from "../schemas.js";
 
@@ -34,7 +42,7 @@ export function errorReply(
     .send({ error, message, ...extra });
 }
 
-export function registerErrorHandlers(app: ApiApp): void {
+export function registerErrorHandlers(app: ApiApp, config?: Config): void {
   // Before auth and body parsing: a declared path asked with another method is 405 whatever
   // else is wrong with the request (QUERY without a Content-Type, no token).
   app.addHook("onRequest", async (req, reply) => {
@@ -54,7 +62,18 @@ export function registerErrorHandlers(app: ApiApp): void {
   app.setNotFoundHandler((req, reply) =>
     errorReply(reply, 404, "not_found", `no route ${req.method} ${req.url.split("?")[0]}`),
   );
-  app.setErrorHandler((err: unknown, req, reply) => {
+  app.setErrorHandler((caught: unknown, req, reply) => {
+    // The machine's faults as what they are: Docker down is 503 (retry later), a read-only or
+    // full disk names the folder; never a bare `connect ENOENT /var/run/docker.sock`.
+    const err = config ? explainWithConfig(caught, config) : caught;
+    if (
+      err instanceof ToolError &&
+      err !== caught &&
+      /Docker engine not reachable/.test(err.message)
+    )
+      return errorReply(reply.header("retry-after", "5"), 503, "docker_unavailable", err.message, {
+        hint: err.hint,
+      });
     if (err instanceof HttpError)
       return errorReply(reply, err.status, err.httpCode, err.message, err.extra);
     if (err instanceof TooManyOperationsError)
