@@ -2,6 +2,8 @@
 import type { Command } from "commander";
 import type { InspectResult } from "../operations/inspect.js";
 import { ProgressView, table } from "./progress.js";
+import { terminalWidth } from "./report.js";
+import { stripControlsKeepLines } from "./termtext.js";
 import type { ServiceSpec } from "../kernel/types.js";
 import {
   configFromFlags,
@@ -19,7 +21,7 @@ function humanTable(results: InspectResult[]): string {
       r.name,
       r.slug,
       r.port === undefined ? "-" : String(r.port),
-      r.commit?.slice(0, 12) ?? "-",
+      r.commit?.slice(0, 7) ?? "-",
       r.entrypoint?.kind ?? "FAILED",
       r.entrypoint ? r.entrypoint.argv.join(" ") : "-",
       `${r.resources.memory} ${r.resources.cpus}cpu ${r.resources.pids}pids`,
@@ -27,6 +29,9 @@ function humanTable(results: InspectResult[]): string {
         ? `${r.entrypoint.rule}${r.build === "dockerfile" ? " (own Dockerfile)" : ""}`
         : (r.error ?? "").replace(/\n\s*/g, "; "),
     ]),
+    // Fits the terminal (80 columns in a pipe): long cells are cut with "…", except the service
+    // name; -o json has every value whole.
+    { width: terminalWidth(process.stdout), shrink: [5, 7, 1, 4, 6] },
   );
 }
 
@@ -61,7 +66,13 @@ export function registerInspectCommand(program: Command): void {
           view.stop();
         }
         if (flags.output === "json") printJson(inspectJson(results));
-        else process.stdout.write(humanTable(results));
+        else {
+          process.stdout.write(humanTable(results));
+          // The table cuts long cells: every error whole below it (with its hint), on stderr.
+          for (const r of results)
+            if (r.error !== undefined)
+              process.stderr.write(`\n✖ ${r.name}: ${stripControlsKeepLines(r.error)}\n`);
+        }
         if (results.some((r) => r.error !== undefined)) process.exitCode = 1;
       },
     );

@@ -3,7 +3,7 @@
 // 0 ok, 1 a service failed, 2 usage/config/not-found (always `iac: error: …` plus a hint),
 // 130 cancelled.
 import { Command, CommanderError } from "commander";
-import { catalogueEntry, formatError } from "../kernel/errors.js";
+import { catalogueEntry } from "../kernel/errors.js";
 import { registerCompletionCommand } from "./completion.js";
 import { registerDeployCommand } from "./deploy.js";
 import { registerDestroyCommand } from "./destroy.js";
@@ -16,7 +16,7 @@ import { registerPkiCommand } from "./pki.js";
 import { registerPlanCommand } from "./plan.js";
 import { registerServeCommand } from "./serve.js";
 import { CancelledError } from "./shared.js";
-import { stripControls } from "./termtext.js";
+import { reportError } from "./report-error.js";
 
 /** Commander's own messages ("error: unknown option '--x'") in the same `iac: error:` form. */
 function commanderOutput(str: string, write: (s: string) => void): void {
@@ -61,11 +61,6 @@ export function exitCodeFor(err: unknown): number {
   if (err instanceof CancelledError) return 130;
   if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : 2;
   return catalogueEntry(err).exitCode;
-}
-
-export function reportError(err: unknown): void {
-  if (err instanceof CommanderError) return; // commander already printed it
-  process.stderr.write(`iac: error: ${stripControls(formatError(err, { indent: "  " }))}\n`);
 }
 
 /** An OS fault explained with the settings the commands saw (folders, DOCKER_HOST). */

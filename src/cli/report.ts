@@ -4,7 +4,7 @@ import type { DeployReport, PlanReport, ServiceReport } from "../operations/depl
 import { countActions, summaryLine } from "../operations/plan-actions.js";
 import { table } from "./progress.js";
 import type { Palette } from "./style.js";
-import { stripControls } from "./termtext.js";
+import { stripControls, stripControlsKeepLines } from "./termtext.js";
 
 export function terminalWidth(stream: { columns?: number; isTTY?: boolean }): number {
   return stream.isTTY && stream.columns ? stream.columns : 80;
@@ -70,7 +70,7 @@ export function failureDetails(services: ServiceReport[], c: Palette): string {
   for (const s of services) {
     if (!s.error && !s.logs?.length) continue;
     if (s.status === "SERVING") continue;
-    out += `\n${c.red("✖")} ${c.bold(s.name)}: ${stripControls(s.error ?? s.status)}\n`;
+    out += `\n${c.red("✖")} ${c.bold(s.name)}: ${stripControlsKeepLines(s.error ?? s.status)}\n`;
     if (s.logs?.length) {
       out += c.dim(`  last ${s.logs.length} lines of main()'s output:`) + "\n";
       // main()'s bytes, minus anything that would drive the terminal.

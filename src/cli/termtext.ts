@@ -16,3 +16,8 @@ const CONTROLS =
 export function stripControls(s: string): string {
   return s.replace(SEQUENCES, "").replace(CONTROLS, "");
 }
+
+/** stripControls() per line: a multi-line message (an error with its hint) keeps its lines. */
+export function stripControlsKeepLines(s: string): string {
+  return s.split(/\r?\n/).map(stripControls).join("\n");
+}

@@ -3,7 +3,16 @@
 // instead of a bare `connect ENOENT /var/run/docker.sock` or a message blaming the repository.
 import { accessSync, constants, existsSync } from "node:fs";
 import path from "node:path";
-import { IacError, ToolError } from "../kernel/errors.js";
+import { type ErrorCode, IacError, ToolError } from "../kernel/errors.js";
+
+/**
+ * The Docker engine is not reachable: the environment (DOCKER_HOST, a stopped dockerd) needs
+ * fixing before anything can run, so the CLI exits 2 like for any configuration error.
+ */
+export class DockerUnreachableError extends ToolError {
+  override name = "DockerUnreachableError";
+  override readonly code: ErrorCode = "config";
+}
 
 interface SysError {
   code?: string;
@@ -75,7 +84,7 @@ export function explainSystemError(
   if (!s) return undefined;
   const where = s.path ?? s.address ?? "";
   if (s.syscall === "connect" && /docker\.sock|:2375|:2376/.test(where + (dockerHost ?? ""))) {
-    return new ToolError(
+    return new DockerUnreachableError(
       `Docker engine not reachable at ${where || dockerHost} (${s.code})`,
       `is Docker running? DOCKER_HOST=${dockerHost ?? "(unset: unix:///var/run/docker.sock)"}; ` +
         "start it (`make bootstrap` starts dockerd) or point DOCKER_HOST at a running engine",

@@ -40,7 +40,9 @@ describe("fault: unbounded or malformed input", () => {
     const sock = path.join(p.work, "no-docker.sock");
     await writeFile(path.join(p.work, "one.yaml"), "services:\n  - slug: gh:acme/one\n");
     const res = await p.iac(["deploy", "--file", "one.yaml"], { DOCKER_HOST: `unix://${sock}` });
-    expect(res.code, res.stderr).toBe(1);
+    // exit 2 (issue 17): the environment needs fixing, like a configuration error
+    expect(res.code, res.stderr).toBe(2);
+    expect(res.stderr).toMatch(/^iac: error: /m);
     expect(res.stderr).toMatch(new RegExp(`Docker engine not reachable at ${sock}`));
     expect(res.stderr).toMatch(new RegExp(`is Docker running\\? DOCKER_HOST=unix://${sock}`));
   });

@@ -13,6 +13,7 @@ import {
   formatError,
 } from "../../src/kernel/errors.js";
 import { LockedError } from "../../src/platform/lock.js";
+import { DockerUnreachableError, explainSystemError } from "../../src/platform/syserror.js";
 import { RequestValidationError } from "../../src/api/schemas.js";
 import { SupabaseUnavailableError } from "../../src/api/supabase.js";
 
@@ -64,5 +65,24 @@ describe("formatError", () => {
     expect(formatError(new IacError("m"))).toBe("m");
     expect(formatError(new Error("m"), { oneLine: true })).toBe("m");
     expect(formatError("s")).toBe("s");
+  });
+});
+
+describe("Docker unreachable (issue 17: exit 2 with the DOCKER_HOST hint)", () => {
+  const refused = Object.assign(new Error("connect ENOENT /var/run/docker.sock"), {
+    code: "ENOENT",
+    syscall: "connect",
+    address: "/var/run/docker.sock",
+  });
+  it("is named as that, with the DOCKER_HOST in use, and exits 2 like a configuration error", () => {
+    const err = explainSystemError(refused, "unix:///var/run/docker.sock");
+    expect(err).toBeInstanceOf(DockerUnreachableError);
+    expect(err!.message).toBe("Docker engine not reachable at /var/run/docker.sock (ENOENT)");
+    expect(err!.hint).toMatch(/^is Docker running\? DOCKER_HOST=unix:\/\/\/var\/run\/docker\.sock/);
+    expect(catalogueEntry(err).exitCode).toBe(2);
+  });
+  it("also when the connect error is the cause of another error", () => {
+    const wrapped = new Error("listContainers failed", { cause: refused });
+    expect(explainSystemError(wrapped)?.hint).toContain("DOCKER_HOST=(unset");
   });
 });

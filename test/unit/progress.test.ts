@@ -5,6 +5,8 @@ import { logEvent, stageEvent } from "../../src/kernel/events.js";
 import { ProgressView, table, visibleLength } from "../../src/cli/progress.js";
 import { palette, useColor } from "../../src/cli/style.js";
 import { failureDetails } from "../../src/cli/report.js";
+import { reportError } from "../../src/cli/report-error.js";
+import { IacError } from "../../src/kernel/errors.js";
 
 function capture(tty: boolean, verbose = false, size = { columns: 80, rows: 24 }, color = false) {
   const out: string[] = [];
@@ -166,5 +168,33 @@ describe("app text never drives the terminal (harden's stripControls, after the 
     expect(text).not.toContain("\x9b");
     expect(text).toContain("api: exit 3");
     expect(text).toContain("| Traceback");
+  });
+
+  it("keeps a multi-line error's lines (printed whole, not flattened into one line)", () => {
+    const error = "terraform apply failed (exit 1):\nError: boom\x1b[2K\r\n  on main.tf line 48";
+    const text = failureDetails(
+      [{ name: "api", slug: "gh:o/api", status: "FAILED", error }],
+      palette(false),
+    );
+    expect(text).toContain(
+      "api: terraform apply failed (exit 1):\nError: boom\n  on main.tf line 48\n",
+    );
+  });
+
+  it("iac: error: keeps the message's lines and its hint on its own line", () => {
+    const written: string[] = [];
+    const write = process.stderr.write;
+    process.stderr.write = ((s: string) => {
+      written.push(s);
+      return true;
+    }) as typeof process.stderr.write;
+    try {
+      reportError(new IacError("terraform plan failed:\nError: one\x1b[31m\nError: two", "fix it"));
+    } finally {
+      process.stderr.write = write;
+    }
+    expect(written.join("")).toBe(
+      "iac: error: terraform plan failed:\nError: one\nError: two\n  hint: fix it\n",
+    );
   });
 });
