@@ -776,6 +776,7 @@ export const CORPUS: CorpusEntry[] = [
       argv: ["python", "-c", "import sys, main; sys.exit(main.main())"],
       rule: "root-main.py-main-function",
     },
+    repos: { telemetry: "auto" },
     run: { health: "SERVING", logs: /\{"name": "corpus-span"[\s\S]*"corpus\.count"/ },
   },
   {
