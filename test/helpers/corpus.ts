@@ -777,7 +777,11 @@ export const CORPUS: CorpusEntry[] = [
       rule: "root-main.py-main-function",
     },
     repos: { telemetry: "auto" },
-    run: { health: "SERVING", logs: /\{"name": "corpus-span"[\s\S]*"corpus\.count"/ },
+    // Both, in whichever order the SDK flushes them at exit.
+    run: {
+      health: "SERVING",
+      logs: /^(?=[\s\S]*^\{"name": "corpus-span")(?=[\s\S]*^\{"resource_metrics".*"corpus\.count")/m,
+    },
   },
   {
     name: "otel-off",
