@@ -83,6 +83,7 @@ describe("real-world corpus: iac inspect", () => {
       }
       expect(svc.error, `${e.name}: ${String(svc.error)}`).toBeUndefined();
       expect(svc.entrypoint, e.name).toEqual({ kind: want.kind, argv: want.argv, rule: want.rule });
+      expect(svc.build, e.name).toBe(want.build);
       if (want.version !== undefined) {
         if (typeof want.version === "string") expect(svc.version, e.name).toBe(want.version);
         else expect(svc.version, e.name).toMatch(want.version);

@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { detectEntrypoint } from "../../src/detect/entrypoint.js";
 import { HealthStatus_Status } from "../../src/gen/controlplane.js";
 import { buildImage } from "../../src/image/build.js";
+import { parseServiceList } from "../../src/intake/repofile.js";
 import { parseSlug } from "../../src/intake/slug.js";
 import { loadConfig, type Config } from "../../src/kernel/config.js";
 import { formatError } from "../../src/kernel/errors.js";
@@ -108,7 +109,10 @@ describe.skipIf(skipReason !== undefined)("real-world corpus: build and run", ()
           service,
         });
         expect(source.via).toBe("tarball");
-        const ep = await detectEntrypoint(source);
+        // The entry's repos file keys (entrypoint, build, labels, telemetry) as iac reads them.
+        const spec = parseServiceList({ services: [corpusService(entry)] }, "corpus", root.dir)[0]!;
+        const ep = await detectEntrypoint(source, spec);
+        const labels = Object.entries(spec.labels ?? {}).filter(([k]) => k !== "io.iac.entrypoint");
         out.image = await buildImage({
           config,
           service,
@@ -116,7 +120,10 @@ describe.skipIf(skipReason !== undefined)("real-world corpus: build and run", ()
           source,
           entrypoint: ep,
           docker,
-          labels: CORPUS_LABEL,
+          labels: { ...CORPUS_LABEL, ...Object.fromEntries(labels) },
+          // OpenTelemetry in the app has its own entries (otel-*) and app-telemetry.test.ts;
+          // the others build without it, as before it existed, to keep this suite's time.
+          telemetry: spec.telemetry ?? "off",
         });
         images.push(out.image);
       } catch (err) {

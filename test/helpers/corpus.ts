@@ -33,7 +33,15 @@ export interface CorpusEntry {
   /** Extra keys for the service's entry in the repos file (entrypoint, env, port, ...). */
   repos?: Record<string, unknown>;
   inspect:
-    { kind: string; argv: string[]; rule: string; version?: string | RegExp } | { error: RegExp };
+    | {
+        kind: string;
+        argv: string[];
+        rule: string;
+        version?: string | RegExp;
+        /** "dockerfile" when the image is built from the repo's own Dockerfile. */
+        build?: "dockerfile";
+      }
+    | { error: RegExp };
   /** Build and run it (integration corpus). */
   run?:
     | { health: Health; logs?: RegExp; buildError?: never }
@@ -649,6 +657,142 @@ export const CORPUS: CorpusEntry[] = [
     },
     inspect: { kind: "python-file", argv: ["python", "main.py"], rule: "root-main.py" },
     run: { buildError: /no wheel of PyYAML==5\.3\.1 for CPython 3\.11 manylinux/ },
+  },
+  // Issue 12 items 3, 4, 6: Procfile, a repo's own Dockerfile, the ENTRYPOINT label, telemetry.
+  {
+    name: "procfile-web",
+    about: "Heroku/Paketo Procfile: web wins over worker and release, and over main.py",
+    files: {
+      Procfile:
+        "release: python migrate.py\nworker: python -m shop.worker\nweb: python -m shop.web --port 8080\n",
+      "migrate.py": "print('migrating')\n",
+      "main.py": appModule("main.py must not run") + MAIN_CALL,
+      "shop/__init__.py": "",
+      "shop/web.py":
+        "import sys\nprint('hello from procfile-web', sys.argv[1:], flush=True)\nsys.exit(0)\n",
+      "shop/worker.py": "print('worker')\n",
+    },
+    inspect: {
+      kind: "python-module",
+      argv: ["python", "-m", "shop.web", "--port", "8080"],
+      rule: "procfile",
+    },
+    run: { health: "SERVING", logs: /hello from procfile-web \['--port', '8080'\]/ },
+  },
+  {
+    name: "procfile-worker",
+    about: "one service per Procfile process type: entrypoint {process: worker} in the repos file",
+    files: {
+      Procfile: "web: gunicorn shop:app\nworker: python -m shop.worker --queue default\n",
+      "shop/__init__.py": "",
+      "shop/worker.py": "print('worker')\n",
+    },
+    repos: { entrypoint: { process: "worker" } },
+    inspect: {
+      kind: "python-module",
+      argv: ["python", "-m", "shop.worker", "--queue", "default"],
+      rule: "override-repos-file-process",
+    },
+  },
+  {
+    name: "procfile-shell",
+    about: "a Procfile command that needs a shell ($PORT) is refused, naming the line",
+    files: { Procfile: "web: gunicorn app:app --bind 0.0.0.0:$PORT\n", "app.py": "" },
+    inspect: { error: /Procfile:1 \(web\): .*needs a shell/ },
+  },
+  {
+    name: "own-dockerfile",
+    about:
+      "build: dockerfile: the repo's own Dockerfile (FROM python:3.11-slim) + LABEL io.iac.entrypoint",
+    files: {
+      Dockerfile: [
+        "FROM python:3.11-slim",
+        "ENV GREETING=own-dockerfile",
+        "WORKDIR /srv",
+        "COPY app.py ./",
+        "RUN python3 -c \"open('/srv/stamp', 'w').write('built')\"",
+        'LABEL io.iac.entrypoint="python3 app.py"',
+        'CMD ["python3", "-c", "raise SystemExit(9)"]',
+        "",
+      ].join("\n"),
+      "app.py":
+        "import os\nprint('hello from', os.environ['GREETING'], open('/srv/stamp').read(), os.getcwd(), flush=True)\n",
+    },
+    repos: { build: "dockerfile" },
+    inspect: {
+      kind: "python-file",
+      argv: ["python3", "app.py"],
+      rule: "override-dockerfile-label",
+      build: "dockerfile",
+    },
+    run: { health: "SERVING", logs: /hello from own-dockerfile built \/srv/ },
+  },
+  {
+    name: "own-dockerfile-cmd",
+    about: '[tool.iac] build = "dockerfile"; ENTRYPOINT + CMD in exec form',
+    files: {
+      "pyproject.toml": toml("[tool.iac]", 'build = "dockerfile"'),
+      Dockerfile:
+        'FROM python:3.11-slim AS base\nWORKDIR /srv\nCOPY . .\nFROM base\nENTRYPOINT ["python3", "-m", "svc"]\nCMD ["--fast"]\n',
+      "svc/__init__.py": "",
+      "svc/__main__.py": "print('svc')\n",
+    },
+    inspect: {
+      kind: "python-module",
+      argv: ["python3", "-m", "svc", "--fast"],
+      rule: "dockerfile-entrypoint",
+      build: "dockerfile",
+    },
+  },
+  {
+    name: "repos-file-label",
+    about: "the ENTRYPOINT label in the repos file: labels {io.iac.entrypoint: ...}",
+    files: { "main.py": appModule("main") + MAIN_CALL, "serve.py": "print('serve')\n" },
+    repos: { labels: { "io.iac.entrypoint": '["python", "serve.py"]', "com.acme.team": "corpus" } },
+    inspect: {
+      kind: "python-file",
+      argv: ["python", "serve.py"],
+      rule: "override-repos-file-label",
+    },
+  },
+  {
+    name: "otel-instrumented",
+    about: "telemetry: auto: main()'s own spans and metrics on stdout, one JSON line each",
+    files: {
+      "main.py": [
+        "from opentelemetry import metrics, trace",
+        "",
+        "",
+        "def main():",
+        '    with trace.get_tracer("corpus").start_as_current_span("corpus-span"):',
+        '        metrics.get_meter("corpus").create_counter("corpus.count").add(1)',
+        '        print("hello from otel-instrumented", flush=True)',
+        "    return 0",
+        "",
+      ].join("\n"),
+    },
+    inspect: {
+      kind: "python-main-function",
+      argv: ["python", "-c", "import sys, main; sys.exit(main.main())"],
+      rule: "root-main.py-main-function",
+    },
+    repos: { telemetry: "auto" },
+    // Both, in whichever order the SDK flushes them at exit.
+    run: {
+      health: "SERVING",
+      logs: /^(?=[\s\S]*^\{"name": "corpus-span")(?=[\s\S]*^\{"resource_metrics".*"corpus\.count")/m,
+    },
+  },
+  {
+    name: "otel-off",
+    about: "telemetry: off: no OpenTelemetry in the app's venv",
+    files: {
+      "main.py":
+        "import importlib.util\nprint('otel-off: opentelemetry', 'present' if importlib.util.find_spec('opentelemetry') else 'absent', flush=True)\n",
+    },
+    repos: { telemetry: "off" },
+    inspect: { kind: "python-file", argv: ["python", "main.py"], rule: "root-main.py" },
+    run: { health: "SERVING", logs: /otel-off: opentelemetry absent/ },
   },
 ];
 
