@@ -34,6 +34,7 @@ import {
   TEST_LABEL,
   tmpRoot,
   type RuntimeCerts,
+  dockerSkipReason,
 } from "../helpers/runtime-fixtures.js";
 
 const ROOT = path.resolve(import.meta.dirname, "../..");
@@ -48,18 +49,7 @@ const EXPECTED: Record<string, { owner: string; project: string; logs: RegExp }>
   pyupgrade: { owner: "asottile", project: "pyupgrade", logs: /usage: pyupgrade/ },
 };
 
-async function dockerReady(): Promise<string | undefined> {
-  try {
-    const docker = dockerClient({});
-    await docker.version();
-    await docker.getImage(BASE_IMAGE).inspect();
-    return undefined;
-  } catch (err) {
-    return `Docker engine or base image ${BASE_IMAGE} unavailable (${(err as Error).message}); run make bootstrap`;
-  }
-}
-
-const skipReason = await dockerReady();
+const skipReason = await dockerSkipReason();
 if (skipReason) console.warn(`SKIPPING the bundled repos.yaml test: ${skipReason}`);
 
 /** The pinned sdists, downloaded by the host's pip with --require-hashes into the cache. */

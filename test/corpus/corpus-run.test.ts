@@ -34,6 +34,7 @@ import {
   TEST_LABEL,
   tmpRoot,
   type RuntimeCerts,
+  dockerSkipReason,
 } from "../helpers/runtime-fixtures.js";
 
 const RUN = CORPUS.filter((e) => e.run);
@@ -41,18 +42,7 @@ const CORPUS_LABEL = { ...TEST_LABEL, "io.iac.corpus": "1" };
 /** Builds at a time: 2 cores; pip and the image builds are mostly CPU and disk. */
 const PARALLEL = 3;
 
-async function dockerReady(): Promise<string | undefined> {
-  try {
-    const docker = dockerClient({});
-    await docker.version();
-    await docker.getImage(BASE_IMAGE).inspect();
-    return undefined;
-  } catch (err) {
-    return `Docker engine or base image ${BASE_IMAGE} unavailable (${(err as Error).message}); run make bootstrap`;
-  }
-}
-
-const skipReason = await dockerReady();
+const skipReason = await dockerSkipReason();
 if (skipReason) console.warn(`SKIPPING the corpus build-and-run tests: ${skipReason}`);
 
 interface Outcome {

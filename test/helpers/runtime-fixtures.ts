@@ -14,10 +14,23 @@ import type {
   Source,
 } from "../../src/kernel/types.js";
 import { systemConfig } from "./images.js";
+import { dockerClient } from "../../src/platform/docker.js";
 
 export const TEST_LABEL = { "io.iac.test": "1" };
 /** The base image `iac` would build on here (environment, .env, bootstrap record, default). */
 export const BASE_IMAGE = systemConfig().baseImage;
+
+/** Why the Docker-backed suites cannot run here (no engine, no base image), or undefined. */
+export async function dockerSkipReason(): Promise<string | undefined> {
+  try {
+    const docker = dockerClient({});
+    await docker.version();
+    await docker.getImage(BASE_IMAGE).inspect();
+    return undefined;
+  } catch (err) {
+    return `Docker engine or base image ${BASE_IMAGE} unavailable (${(err as Error).message}); run make bootstrap`;
+  }
+}
 
 const PY_MAIN = (marker: string, exitCode: number) => `import signal, sys, time
 

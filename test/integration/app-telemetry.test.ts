@@ -26,6 +26,7 @@ import {
   TEST_LABEL,
   tmpRoot,
   type RuntimeCerts,
+  dockerSkipReason,
 } from "../helpers/runtime-fixtures.js";
 
 const MAIN_PY = `import http.server, signal, sys, threading, time, urllib.request
@@ -61,18 +62,7 @@ if __name__ == "__main__":
     main()
 `;
 
-async function dockerReady(): Promise<string | undefined> {
-  try {
-    const docker = dockerClient({});
-    await docker.version();
-    await docker.getImage(BASE_IMAGE).inspect();
-    return undefined;
-  } catch (err) {
-    return `Docker engine or base image ${BASE_IMAGE} unavailable (${(err as Error).message}); run make bootstrap`;
-  }
-}
-
-const skipReason = await dockerReady();
+const skipReason = await dockerSkipReason();
 if (skipReason) console.warn(`SKIPPING app telemetry integration tests: ${skipReason}`);
 
 /** Every stdout line of the container that is a JSON object. */

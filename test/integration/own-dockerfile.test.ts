@@ -22,6 +22,7 @@ import {
   TEST_LABEL,
   tmpRoot,
   type RuntimeCerts,
+  dockerSkipReason,
 } from "../helpers/runtime-fixtures.js";
 
 const APP_PY = `import os, signal, sys, time
@@ -50,18 +51,7 @@ LABEL io.iac.entrypoint="python3 app.py" com.example.kept="yes"
 CMD ["python3", "-c", "raise SystemExit('the CMD must not run: the label wins')"]
 `;
 
-async function dockerReady(): Promise<string | undefined> {
-  try {
-    const docker = dockerClient({});
-    await docker.version();
-    await docker.getImage(BASE_IMAGE).inspect();
-    return undefined;
-  } catch (err) {
-    return `Docker engine or base image ${BASE_IMAGE} unavailable (${(err as Error).message}); run make bootstrap`;
-  }
-}
-
-const skipReason = await dockerReady();
+const skipReason = await dockerSkipReason();
 if (skipReason) console.warn(`SKIPPING own-Dockerfile integration tests: ${skipReason}`);
 
 describe.skipIf(skipReason !== undefined)("build: dockerfile (the repo's own Dockerfile)", () => {

@@ -37,6 +37,7 @@ import {
   tmpRoot,
   type Fixture,
   type RuntimeCerts,
+  dockerSkipReason,
 } from "../helpers/runtime-fixtures.js";
 
 const KINDS: EntrypointKind[] = [
@@ -47,18 +48,7 @@ const KINDS: EntrypointKind[] = [
   "executable",
 ];
 
-async function dockerReady(): Promise<string | undefined> {
-  try {
-    const docker = dockerClient({});
-    await docker.version();
-    await docker.getImage(BASE_IMAGE).inspect();
-    return undefined;
-  } catch (err) {
-    return `Docker engine or base image ${BASE_IMAGE} unavailable (${(err as Error).message}); run make bootstrap`;
-  }
-}
-
-const skipReason = await dockerReady();
+const skipReason = await dockerSkipReason();
 if (skipReason) console.warn(`SKIPPING runtime integration tests: ${skipReason}`);
 
 describe.skipIf(skipReason !== undefined)("runtime images (IAC_SIDECAR=none)", () => {
