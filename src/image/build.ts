@@ -24,6 +24,7 @@ import { DOCKERFILE_NAME, TEMPLATE_FILE, renderDockerfile } from "./dockerfile.j
 import { NO_IGNORE_RULES, parseDockerignore } from "./dockerignore.js";
 import { SourceTree } from "../detect/tree.js";
 import { type TarEntry, collectDir, fileEntry } from "./context.js";
+import { extract as tarExtract } from "tar-stream";
 import { engineBuild } from "./engine-build.js";
 import { buildFromOwnDockerfile, ownDockerfileTag } from "./own-dockerfile.js";
 import { appOtelVersion, baseImageId, runnerVersion } from "./tag.js";
@@ -286,16 +287,18 @@ export async function buildImage(opts: BuildOptions): Promise<BuiltImage> {
   };
   emit(`building ${tag} FROM ${config.baseImage} (${entries.length} context entries)`);
   let verdict: BuiltImage["telemetry"];
+  const announce = (v: NonNullable<BuiltImage["telemetry"]>) =>
+    emit(
+      v.enabled
+        ? `OpenTelemetry auto-instrumentation of main(): on (${v.reason})`
+        : `warning: OpenTelemetry auto-instrumentation of main() left out: ${v.reason}`,
+    );
   const onBuildLine = (line: string) => {
     emit(line);
     const m = TELEMETRY_LINE.exec(line);
     if (!m) return;
     verdict = { enabled: m[1] === "on", reason: m[2]! };
-    emit(
-      verdict.enabled
-        ? `OpenTelemetry auto-instrumentation of main(): on (${verdict.reason})`
-        : `warning: OpenTelemetry auto-instrumentation of main() left out: ${verdict.reason}`,
-    );
+    announce(verdict);
   };
   const { failure, step, last, id } = await engineBuild(
     docker,
@@ -324,5 +327,45 @@ export async function buildImage(opts: BuildOptions): Promise<BuiltImage> {
     );
   }
   const inspected = await docker.getImage(tag).inspect();
+  // Docker's layer cache skips the install step (and its IAC-TELEMETRY line) when an identical
+  // build ran before: the verdict is then read from the file that step left in the image.
+  if (!verdict && telemetry === "auto") {
+    verdict = await readTelemetryVerdict(docker, tag);
+    if (verdict) announce(verdict);
+  }
   return { tag, id: id ?? inspected.Id, built: true, ...(verdict && { telemetry: verdict }) };
+}
+
+/** /opt/iac-telemetry.json of an image (written by runner/app_otel/install.py), if present. */
+async function readTelemetryVerdict(
+  docker: Docker,
+  image: string,
+): Promise<BuiltImage["telemetry"]> {
+  const container = await docker.createContainer({ Image: image, Entrypoint: ["true"] });
+  try {
+    const archive = await container.getArchive({ path: "/opt/iac-telemetry.json" });
+    const chunks: Buffer[] = [];
+    await new Promise<void>((resolve, reject) => {
+      const extract = tarExtract();
+      extract.on("entry", (_header, stream, next) => {
+        stream.on("data", (d: unknown) => chunks.push(d as Buffer));
+        stream.on("end", next);
+        stream.resume();
+      });
+      extract.on("finish", resolve);
+      extract.on("error", reject);
+      archive.pipe(extract);
+    });
+    const parsed = JSON.parse(Buffer.concat(chunks).toString("utf8")) as {
+      enabled?: unknown;
+      reason?: unknown;
+    };
+    return typeof parsed.enabled === "boolean" && typeof parsed.reason === "string"
+      ? { enabled: parsed.enabled, reason: parsed.reason }
+      : undefined;
+  } catch {
+    return undefined; // no verdict file (an older image): unknown, the runner says it at start
+  } finally {
+    await container.remove({ force: true }).catch(() => undefined);
+  }
 }

@@ -111,7 +111,9 @@ describe.skipIf(skipReason !== undefined)("OpenTelemetry in the app (telemetry: 
       slug: { raw: `file:${dir}`, kind: "file", repo: name, location: dir },
       source,
       entrypoint: await detectEntrypoint(source),
-      labels: TEST_LABEL,
+      // A label of this run's own makes the tag unique: these tests judge the build's own
+      // verdict, which an image reused from an earlier run (build skipped) does not carry.
+      labels: { ...TEST_LABEL, "io.iac.test-run": runId },
       onEvent: (e) => {
         if (e.type === "log") lines.push(e.line);
       },
