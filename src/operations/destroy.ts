@@ -14,6 +14,7 @@ import { unknownProject } from "./known-projects.js";
 import { ensureNetwork, removeNetworkIfUnused } from "./network.js";
 import { prepareState, withProjectLock } from "./project.js";
 import { destroySwarm } from "./swarm-destroy.js";
+import { fastDestroy, fastDestroyPlan } from "./destroy-fast.js";
 
 export async function destroy(
   config: Config,
@@ -29,7 +30,28 @@ export async function destroy(
     let failure: unknown;
     // The network the project was deployed on (it may differ from today's --network).
     const network = vars?.network_name ?? config.network;
-    if (vars && tf.hasState(dir)) {
+    const docker = dockerClient(config);
+    const label = `io.iac.project=${project}`;
+    const fast = vars && tf.hasState(dir) ? await fastDestroyPlan(dir) : undefined;
+    if (fast?.fast) {
+      onEvent(
+        stageEvent(
+          "destroy",
+          undefined,
+          `removing ${fast.containers.length} container(s) (project ${project}; terraform not needed)`,
+        ),
+      );
+      const labelled = (
+        await docker.listContainers({ all: true, filters: { label: [label] } })
+      ).map((c) => ({ id: c.Id, name: c.Names[0]?.replace(/^\//, "") ?? c.Id }));
+      try {
+        removed.push(...(await fastDestroy(config, dir, fast, labelled, onEvent, signal)));
+      } catch (err) {
+        failure = err;
+        onEvent(logEvent("pipeline", `${errorMessage(err).split("\n")[0]}: sweeping by label`));
+      }
+    } else if (vars && tf.hasState(dir)) {
+      if (fast) onEvent(logEvent("pipeline", `terraform destroy: ${fast.reason}`));
       onEvent(stageEvent("destroy", undefined, `terraform destroy (project ${project})`));
       const run: tf.TerraformRun = {
         config,
@@ -50,8 +72,6 @@ export async function destroy(
       }
     }
     // Sweep anything labelled with this project that terraform did not remove.
-    const docker = dockerClient(config);
-    const label = `io.iac.project=${project}`;
     for (const c of await docker.listContainers({ all: true, filters: { label: [label] } })) {
       await docker.getContainer(c.Id).remove({ force: true });
       const name = c.Names[0]?.replace(/^\//, "") ?? c.Id;

@@ -1,7 +1,7 @@
 // Scenario 1 of issue 18: interrupted applies converge. SIGINT to iac only (as `kill`, CI runners
 // and systemd send it) and SIGKILL of the terraform child, both mid-apply; then the next deploy
 // must succeed with no orphan and a destroy whose terraform fails must still sweep everything.
-import { writeFile } from "node:fs/promises";
+import { readFile, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
@@ -115,7 +115,19 @@ describe("fault: interrupted operations converge", () => {
   });
 
   it("destroy sweeps every labelled resource even when terraform fails", async () => {
-    const res = await p.iac(["destroy", "--yes"], { IAC_TERRAFORM_BIN: "/bin/false" });
+    // A state the fast path leaves to terraform (an image terraform would delete, as an
+    // older module wrote it), so terraform runs, and fails.
+    const file = path.join(p.stateDir, "terraform.tfstate");
+    const doc = JSON.parse(await readFile(file, "utf8")) as {
+      resources: { type: string; instances: { attributes: Record<string, unknown> }[] }[];
+    };
+    for (const r of doc.resources)
+      if (r.type === "docker_image") for (const i of r.instances) i.attributes.keep_locally = false;
+    await writeFile(file, JSON.stringify(doc));
+    const res = await p.iac(["destroy", "--yes", "-v"], { IAC_TERRAFORM_BIN: "/bin/false" });
+    expect(res.stderr).toMatch(
+      /terraform destroy: docker_image\.\w+ is an image terraform would delete/,
+    );
     expect(res.code, res.stderr).toBe(1);
     expect(res.stderr).toMatch(/terraform .*failed/);
     expect(res.stderr).toMatch(/swept/);

@@ -2,7 +2,7 @@
 // nothing skips terraform; each kind of drift the engine can show (a container removed,
 // stopped, replaced by hand) makes the redeploy run the full plan/apply, which repairs it.
 import { randomBytes } from "node:crypto";
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -111,4 +111,41 @@ describe("no-op fast path (real Docker + terraform)", () => {
       expect(again.report.terraformSkipped).toBe(true);
     });
   }
+});
+
+describe("destroy fast path (real Docker + terraform)", () => {
+  it("removes the containers without terraform, empties the state, and terraform deploys on it again", async () => {
+    const dir = path.join(config.stateDir, project);
+    const before = JSON.parse(await readFile(path.join(dir, "terraform.tfstate"), "utf8")) as {
+      serial: number;
+      lineage: string;
+      resources: unknown[];
+    };
+    expect(before.resources.length).toBeGreaterThan(0);
+    // Terraform cannot run: the fast path must not need it.
+    const noTerraform = { ...config, terraform: { ...config.terraform, bin: "/bin/false" } };
+    const events: DeployEvent[] = [];
+    const { removed } = await destroy(noTerraform, project, (e) => events.push(e));
+    expect(removed).toContain(container);
+    expect(events.some((e) => e.type === "log" && e.source === "terraform")).toBe(false);
+    const gone = await docker.listContainers({
+      all: true,
+      filters: { label: [`io.iac.project=${project}`] },
+    });
+    expect(gone).toEqual([]);
+    const after = JSON.parse(await readFile(path.join(dir, "terraform.tfstate"), "utf8")) as {
+      serial: number;
+      lineage: string;
+      resources: unknown[];
+    };
+    expect(after).toMatchObject({
+      serial: before.serial + 1,
+      lineage: before.lineage,
+      resources: [],
+    });
+    // Terraform reads the emptied state as its own: the next deploy creates the stack anew.
+    const next = await redeploy();
+    expect(next.terraform).toBe(true);
+    expect(next.report.services[0]).toMatchObject({ status: "SERVING" });
+  });
 });
