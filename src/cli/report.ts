@@ -59,7 +59,9 @@ export function planSummary(report: PlanReport): string[] {
   lines.push(
     plan.changes
       ? `Terraform: ${plan.add} to add, ${plan.change} to change, ${plan.destroy} to destroy.`
-      : "Terraform: no changes, infrastructure matches the configuration.",
+      : report.terraformSkipped
+        ? "Terraform: no changes (the stack and every container match the last apply; terraform not run)."
+        : "Terraform: no changes, infrastructure matches the configuration.",
   );
   return lines;
 }

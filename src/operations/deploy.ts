@@ -300,16 +300,18 @@ async function prepareAndPlan(
   const planVars = path.join(dir, "plan.tfvars.json");
   if (mode === "plan") await writeFileAtomic(planVars, JSON.stringify(vars, null, 2) + "\n");
   else await writeStackVars(dir, vars);
-  // The no-op fast path (noop.ts, deploy only): the stack as last applied and every container
-  // running as applied (one Docker list call) -> no terraform at all.
-  let stackHash: string | undefined;
-  let fast: FastPath | undefined;
-  if (mode === "deploy") {
-    stackHash = await desiredStackHash(config, dir, JSON.stringify(vars));
-    fast = await noOpFastPath(dir, stackHash, await stages.containers(config, project));
-  }
+  // The no-op fast path (noop.ts): the stack as last applied and every container running as
+  // applied (one Docker list call) -> no terraform at all. A plan answers "what would deploy
+  // do", so it takes the same path: a deploy would change nothing.
+  const stackHash = await desiredStackHash(config, dir, JSON.stringify(vars));
+  const fast: FastPath = await noOpFastPath(
+    dir,
+    stackHash,
+    await stages.containers(config, project),
+  );
   let plan: PlanSummary;
-  if (fast?.skip) {
+  if (fast.skip) {
+    if (mode === "plan") await rm(planVars, { force: true });
     onEvent(stageEvent("plan", undefined, fast.reason));
     plan = {
       changes: false,
@@ -322,7 +324,7 @@ async function prepareAndPlan(
     };
   } else {
     const run = terraformRun(config, dir, onEvent, signal, hardSignal);
-    const why = fast ? `; ${fast.reason}` : "";
+    const why = `; ${fast.reason}`;
     onEvent(
       stageEvent("plan", undefined, `terraform plan (${Object.keys(stack).length} services${why})`),
     );
@@ -357,7 +359,7 @@ async function prepareAndPlan(
     removed,
     actions,
     stackHash,
-    terraformSkipped: fast?.skip === true,
+    terraformSkipped: fast.skip,
   };
 }
 
@@ -644,6 +646,7 @@ export async function planDeploy(
       plan: prepared.plan,
       removed: prepared.removed,
       skipped: prepared.skipped,
+      ...(prepared.terraformSkipped && { terraformSkipped: true }),
     };
   });
 }

@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { DeployEvent } from "../../src/kernel/events.js";
 import { type Config, loadSystemConfig } from "../../src/kernel/config.js";
 import { loadReposFile } from "../../src/intake/repofile.js";
-import { type DeployReport, deploy } from "../../src/operations/deploy.js";
+import { type DeployReport, deploy, planDeploy } from "../../src/operations/deploy.js";
 import { destroy } from "../../src/operations/destroy.js";
 import type { ServiceSpec } from "../../src/kernel/types.js";
 import { makeGitRepo, type FixtureRepo } from "../helpers/git-fixtures.js";
@@ -73,6 +73,25 @@ describe("no-op fast path (real Docker + terraform)", () => {
     expect(report).toMatchObject({ applied: false, terraformSkipped: true });
     expect(report.services[0]).toMatchObject({ status: "SERVING" });
     expect((await docker.getContainer(container).inspect()).Id).toBe(before.Id);
+  });
+
+  it("iac plan of an unchanged stack answers without terraform; a changed one runs terraform plan", async () => {
+    const terraformRan = async (svcs: ServiceSpec[]) => {
+      let ran = false;
+      const report = await planDeploy(config, { project, services: svcs }, (e: DeployEvent) => {
+        if (e.type === "stage" && e.stage === "plan" && /terraform plan \(/.test(e.message ?? ""))
+          ran = true;
+      });
+      return { report, ran };
+    };
+    const same = await terraformRan(services);
+    expect(same.ran).toBe(false);
+    expect(same.report).toMatchObject({ terraformSkipped: true, plan: { changes: false } });
+    const changed = await terraformRan(services.map((s) => ({ ...s, env: { ...s.env, X: "1" } })));
+    expect(changed.ran).toBe(true);
+    expect(changed.report.terraformSkipped).toBeUndefined();
+    expect(changed.report.plan).toMatchObject({ changes: true, change: 0 });
+    expect(changed.report.plan.containersRecreated).toEqual(['docker_container.app["svc"]']);
   });
 
   const drifts: [string, () => Promise<void>][] = [
