@@ -10,7 +10,7 @@ DEMO_FILE ?= examples/demo.yaml
 # Where scripts/bootstrap.sh puts a terraform it had to build (only used when none is on PATH).
 export PATH := $(PATH):$(or $(IAC_CACHE_DIR),$(HOME)/.cache/iac-wrapper)/bin
 
-.PHONY: help bootstrap provision images deps build proto proto-check test test-unit test-component test-integration test-faults test-contract test-corpus test-swarm test-runner fmt lint plan apply deploy destroy health demo demo-destroy bench
+.PHONY: help bootstrap provision images deps build proto proto-check test test-all test-unit test-component test-integration test-faults test-contract test-corpus test-swarm test-runner fmt lint plan apply deploy destroy health demo demo-destroy bench
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -35,8 +35,10 @@ proto-check: proto ## fail when generated code is stale
 	@git diff --exit-code --stat -- src/gen runner/iac_runner/gen || { echo "generated code is stale: run 'make proto' and commit" >&2; exit 1; }
 	@test -z "$$(git status --porcelain -- src/gen runner/iac_runner/gen)" || { git status --porcelain -- src/gen runner/iac_runner/gen; echo "untracked generated files: run 'make proto' and commit" >&2; exit 1; }
 
-test: provision ## the whole suite: runner (pytest) + unit + integration + faults (real Docker, terraform)
+test: provision ## the fast suite (~1 min warm): runner pytest + unit + component + hostile + smoke (a real deploy through Envoy)
 	@bash scripts/test.sh
+
+test-all: test test-integration test-faults test-contract test-corpus ## everything CI runs except test-swarm (~12 min warm)
 
 test-unit: deps ## fast unit tests only (no Docker)
 	@$(NPX) vitest run --project unit
@@ -44,8 +46,11 @@ test-unit: deps ## fast unit tests only (no Docker)
 test-component: deps ## component tests: real servers on loopback, no Docker
 	@$(NPX) vitest run --project component
 
-test-faults: provision ## fault injection only (real Docker, terraform: signals, broken state, crash loops, lock)
-	@$(NPX) vitest run --project faults
+test-integration: provision ## the rest of the real-Docker suite: lifecycle, mesh, runtimes, CLI, no-op/destroy fast paths (~6 min)
+	@bash scripts/test.sh integration
+
+test-faults: provision ## fault injection (real Docker, terraform: signals, broken state, crash loops, follow; ~4 min)
+	@bash scripts/test.sh faults
 
 test-contract: provision ## the admin API against its OpenAPI document: schemathesis, all checks, a real `iac serve` (~1 min)
 	@IAC_CONTRACT_TEST=1 $(NPX) vitest run --project contract

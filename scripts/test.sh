@@ -1,5 +1,8 @@
 #!/usr/bin/env bash
-# The test command (`make test`, `.ci/run`): runner pytest, then vitest unit + hostile + integration.
+# The test commands. `make test` (no arguments): runner pytest alongside vitest's unit,
+# component, hostile and smoke projects — the fast suite, ~1 min warm, including a real deploy
+# through Envoy (test/integration/e2e.test.ts). With project names (`make test-integration`,
+# `make test-faults`): those vitest projects only, one file at a time (they deploy for real).
 # Integration tests use the local Docker engine, the base and Envoy images (whatever
 # scripts/bootstrap.sh found, pulled or built, read from its record like every `iac` command)
 # and terraform with the provider from the local mirror (bootstrap provides all of them).
@@ -9,13 +12,29 @@ cd "$ROOT"
 report="$(mktemp "${TMPDIR:-/tmp}/iac-vitest.XXXXXX.json")"
 trap 'rm -f "$report"' EXIT
 
-echo "== runner (pytest)"
-(cd runner && ../.venv/bin/python -m pytest -q -p no:cacheprovider)
-py=$?
-
-echo "== control plane (vitest: unit + hostile + integration)"
-npx --no-install vitest run --reporter=default --reporter=json --outputFile.json="$report" "$@"
-vt=$?
+py=0
+if [ "$#" -eq 0 ]; then
+  # pytest runs beside vitest (its output is printed after, in one piece).
+  pylog="$(mktemp "${TMPDIR:-/tmp}/iac-pytest.XXXXXX.log")"
+  trap 'rm -f "$report" "$pylog"' EXIT
+  (cd runner && ../.venv/bin/python -m pytest -q -p no:cacheprovider) >"$pylog" 2>&1 &
+  pypid=$!
+  echo "== control plane (vitest: unit + component + hostile + smoke), runner pytest alongside"
+  # Mostly waiting on Docker and terraform, so more workers than cores pay off.
+  npx --no-install vitest run --project unit --project component --project hostile --project smoke \
+    --maxWorkers="${IAC_TEST_WORKERS:-3}" --reporter=default --reporter=json --outputFile.json="$report"
+  vt=$?
+  wait "$pypid"
+  py=$?
+  echo "== runner (pytest)"
+  cat "$pylog"
+else
+  projects=()
+  for p in "$@"; do projects+=(--project "$p"); done
+  echo "== control plane (vitest: $*)"
+  npx --no-install vitest run "${projects[@]}" --reporter=default --reporter=json --outputFile.json="$report"
+  vt=$?
+fi
 
 node -e '
 const r = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
