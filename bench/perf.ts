@@ -109,6 +109,27 @@ async function untilServing(config: Config, port: number, service: string, t0: n
   throw new Error(`${service} did not become SERVING within 60 s`);
 }
 
+/** Median seconds from starting the service's containers (app, then its Envoy) to SERVING. */
+async function startToServing(
+  config: Config,
+  project: string,
+  svc: { name: string; port?: number },
+  envoy: boolean,
+): Promise<number> {
+  const app = docker.getContainer(`${project}-${svc.name}`);
+  const sidecar = envoy ? docker.getContainer(`${project}-${svc.name}-envoy`) : undefined;
+  const starts: number[] = [];
+  for (let i = 0; i < ROUNDS; i++) {
+    await sidecar?.stop({ t: 1 }).catch(() => undefined);
+    await app.stop({ t: 1 });
+    const t0 = performance.now();
+    await app.start();
+    await sidecar?.start();
+    starts.push(await untilServing(config, svc.port!, svc.name, t0));
+  }
+  return median(starts);
+}
+
 /** Fixture repos with fresh content (images really build). */
 async function repos(work: string, names: string[]) {
   const nonce = randomBytes(4).toString("hex");
@@ -285,17 +306,9 @@ try {
       const dockerRun = await medianOf(ROUNDS, () =>
         run("docker", ["run", "--rm", "--entrypoint", "true", image]),
       );
-      const app = docker.getContainer(`${project}-${svc.name}`);
-      const starts: number[] = [];
-      for (let i = 0; i < ROUNDS; i++) {
-        await app.stop({ t: 1 });
-        const t0 = performance.now();
-        await app.start();
-        starts.push(await untilServing(config, svc.port!, svc.name, t0));
-      }
       add({
         figure: `container start -> SERVING over mTLS, IAC_SIDECAR=none, default stability window (IAC_HEALTH_STABLE_S=${config.healthStableS})`,
-        value: median(starts),
+        value: await startToServing(config, project, svc, false),
         unit: "s",
         anchor: "docker run --rm IMAGE true",
         anchorValue: dockerRun,
@@ -304,24 +317,18 @@ try {
       // run IAC_HEALTH_STABLE_S without a restart): the same stack redeployed with it at 0.
       const noWindow = { ...config, healthStableS: 0 };
       await deploy(noWindow, req);
-      const quick = docker.getContainer(`${project}-${svc.name}`);
-      const quickStarts: number[] = [];
-      for (let i = 0; i < ROUNDS; i++) {
-        await quick.stop({ t: 1 });
-        const t0 = performance.now();
-        await quick.start();
-        quickStarts.push(await untilServing(config, svc.port!, svc.name, t0));
-      }
       add({
         figure: "container start -> SERVING over mTLS, IAC_SIDECAR=none, IAC_HEALTH_STABLE_S=0",
-        value: median(quickStarts),
+        value: await startToServing(noWindow, project, svc, false),
         unit: "s",
         anchor: "docker run --rm IMAGE true",
         anchorValue: dockerRun,
         target: { kind: "delta<=", x: 0.25 },
       });
       await new Promise((r) => setTimeout(r, 2_000));
-      const ex = await app.exec({ Cmd: ["cat", "/proc/1/status"], AttachStdout: true });
+      const ex = await docker
+        .getContainer(`${project}-${svc.name}`)
+        .exec({ Cmd: ["cat", "/proc/1/status"], AttachStdout: true });
       const out = await new Promise<string>((resolve) => {
         void ex.start({}).then((stream) => {
           const chunks: Buffer[] = [];
@@ -403,23 +410,9 @@ try {
       const dockerRun = await medianOf(ROUNDS, () =>
         run("docker", ["run", "--rm", "--entrypoint", "true", svc.image!]),
       );
-      const startsOf = async (c: Config): Promise<number> => {
-        const app = docker.getContainer(`${project}-${svc.name}`);
-        const envoy = docker.getContainer(`${project}-${svc.name}-envoy`);
-        const starts: number[] = [];
-        for (let i = 0; i < ROUNDS; i++) {
-          await envoy.stop({ t: 1 }).catch(() => undefined);
-          await app.stop({ t: 1 });
-          const t0 = performance.now();
-          await app.start();
-          await envoy.start();
-          starts.push(await untilServing(c, svc.port!, svc.name, t0));
-        }
-        return median(starts);
-      };
       add({
         figure: `container start -> SERVING over mTLS, Envoy sidecar, default stability window (IAC_HEALTH_STABLE_S=${config.healthStableS})`,
-        value: await startsOf(config),
+        value: await startToServing(config, project, svc, true),
         unit: "s",
         anchor: "docker run --rm IMAGE true",
         anchorValue: dockerRun,
@@ -428,7 +421,7 @@ try {
       await deploy(noWindow, { project, services });
       add({
         figure: "container start -> SERVING over mTLS, Envoy sidecar, IAC_HEALTH_STABLE_S=0",
-        value: await startsOf(noWindow),
+        value: await startToServing(noWindow, project, svc, true),
         unit: "s",
         anchor: "docker run --rm IMAGE true",
         anchorValue: dockerRun,
