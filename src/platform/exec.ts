@@ -126,6 +126,16 @@ export function runProcess(argv: string[], opts: ProcessOptions = {}): Promise<P
       cleanup();
       reject(err);
     });
+    // A tool killed by a signal (by us or anyone) cannot stop its helpers (terraform's provider
+    // plugins): they would live on as orphans. The group is ours alone, so it goes too.
+    child.on("exit", (_code, signal) => {
+      if (signal === null || child.pid === undefined) return;
+      try {
+        process.kill(-child.pid, "SIGKILL");
+      } catch {
+        // nothing left in the group
+      }
+    });
     child.on("close", (code, signal) => {
       cleanup();
       resolve({

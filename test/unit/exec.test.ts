@@ -1,3 +1,6 @@
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { runProcess, runTool } from "../../src/platform/exec.js";
 import { ToolError } from "../../src/kernel/errors.js";
@@ -24,6 +27,39 @@ describe("runProcess: the one child-process runner", () => {
     expect(res.timedOut).toBe(true);
     expect(res.code).toBeNull();
     expect(Date.now() - started).toBeLessThan(10_000);
+  });
+
+  it("a tool killed by someone else takes its helpers with it (no orphaned provider)", async () => {
+    // The helper detaches from the pipes (like a provider plugin with its own), prints its pid
+    // through a file and would sleep on; the tool is then SIGKILLed from outside.
+    const dir = mkdtempSync(path.join(tmpdir(), "iac-exec-"));
+    const pidFile = path.join(dir, "helper.pid");
+    const res = await runProcess(
+      ["sh", "-c", `sleep 30 </dev/null >/dev/null 2>&1 & echo $! > ${pidFile}; echo ready; wait`],
+      {
+        onLine: (line) => {
+          if (line !== "ready") return;
+          const tool = Number(
+            readFileSync(`/proc/${readFileSync(pidFile, "utf8").trim()}/stat`, "utf8").split(
+              " ",
+            )[3],
+          );
+          process.kill(tool, "SIGKILL");
+        },
+      },
+    );
+    expect(res.signal).toBe("SIGKILL");
+    const helper = Number(readFileSync(pidFile, "utf8").trim());
+    await new Promise((r) => setTimeout(r, 100));
+    const state = (() => {
+      try {
+        return readFileSync(`/proc/${helper}/stat`, "utf8").split(" ")[2];
+      } catch {
+        return "gone";
+      }
+    })();
+    expect(["gone", "Z"]).toContain(state);
+    rmSync(dir, { recursive: true, force: true });
   });
 
   it("an abort sends the chosen signal (terraform gets SIGINT to save its state), a hard abort SIGKILL", async () => {
