@@ -44,6 +44,19 @@ const boolFlag = z
 const positiveInt = z.coerce.number().int("expected an integer").positive("expected > 0");
 
 /** The environment variables we read, with their defaults. Documented in .env.example. */
+
+/** A comma-separated setting as a list: items trimmed, empty ones dropped. */
+function commaList(fallback: string) {
+  return z
+    .string()
+    .default(fallback)
+    .transform((v) =>
+      v
+        .split(",")
+        .map((s) => s.trim())
+        .filter(Boolean),
+    );
+}
 const envSchema = z.object({
   SUPABASE_URL: httpUrl
     .refine(
@@ -72,15 +85,7 @@ const envSchema = z.object({
   IAC_HTTP_ADDR: hostPort.default("127.0.0.1:8080"),
   IAC_SOCKET_PATH: z.string().min(1).optional(),
   IAC_SOCKET_REQUIRE_AUTH: boolFlag.default(false),
-  IAC_ADMIN_ROLES: z
-    .string()
-    .default("iac-admin")
-    .transform((v) =>
-      v
-        .split(",")
-        .map((s) => s.trim())
-        .filter(Boolean),
-    ),
+  IAC_ADMIN_ROLES: commaList("iac-admin"),
   IAC_STATE_DIR: z.string().min(1).optional(),
   IAC_SECRETS_DIR: z.string().min(1).default("secrets"),
   IAC_CACHE_DIR: z.string().min(1).optional(),
@@ -102,15 +107,7 @@ const envSchema = z.object({
   IAC_LOG_MAX_FILE: positiveInt.max(100, "expected <= 100").default(3),
   IAC_CERT_VALIDITY_DAYS: positiveInt.max(825, "expected <= 825 days").default(30),
   IAC_FETCH_TIMEOUT_S: positiveInt.default(60),
-  IAC_ALLOWED_GIT_HOSTS: z
-    .string()
-    .default("")
-    .transform((v) =>
-      v
-        .split(",")
-        .map((s) => s.trim())
-        .filter(Boolean),
-    ),
+  IAC_ALLOWED_GIT_HOSTS: commaList(""),
   IAC_MAX_ARCHIVE_BYTES: positiveInt.default(512 * 1024 * 1024),
   IAC_MAX_ARCHIVE_FILES: positiveInt.default(100_000),
   IAC_KEEP_RELEASES: positiveInt.default(5),
@@ -124,22 +121,13 @@ const envSchema = z.object({
     .transform((v) => v.split(/\s+/).filter(Boolean)),
   IAC_TARGET: z.enum(["local", "swarm"]).default("local"),
   /** Swarm target: Docker endpoints of every node, for `docker save | docker load` of images. */
-  IAC_SWARM_NODES: z
-    .string()
-    .default("")
-    .transform((v) =>
-      v
-        .split(",")
-        .map((s) => s.trim())
-        .filter(Boolean),
-    )
-    .pipe(
-      z.array(
-        z
-          .string()
-          .regex(/^(unix|tcp|ssh):\/\/\S+$/, "expected Docker endpoints (unix://, tcp://, ssh://)"),
-      ),
+  IAC_SWARM_NODES: commaList("").pipe(
+    z.array(
+      z
+        .string()
+        .regex(/^(unix|tcp|ssh):\/\/\S+$/, "expected Docker endpoints (unix://, tcp://, ssh://)"),
     ),
+  ),
   IAC_REGISTRY: z
     .string()
     .regex(/^[a-z0-9.-]+(:\d+)?(\/[a-z0-9._-]+)*$/, "expected a registry host[:port][/path]")
