@@ -43,8 +43,6 @@ const boolFlag = z
 
 const positiveInt = z.coerce.number().int("expected an integer").positive("expected > 0");
 
-/** The environment variables we read, with their defaults. Documented in .env.example. */
-
 /** A comma-separated setting as a list: items trimmed, empty ones dropped. */
 function commaList(fallback: string) {
   return z
@@ -57,6 +55,7 @@ function commaList(fallback: string) {
         .filter(Boolean),
     );
 }
+/** The environment variables we read, with their defaults. Documented in .env.example. */
 const envSchema = z.object({
   SUPABASE_URL: httpUrl
     .refine(
