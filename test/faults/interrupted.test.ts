@@ -124,7 +124,7 @@ describe("fault: interrupted operations converge", () => {
     for (const r of doc.resources)
       if (r.type === "docker_image") for (const i of r.instances) i.attributes.keep_locally = false;
     await writeFile(file, JSON.stringify(doc));
-    const res = await p.iac(["destroy", "--yes", "-v"], { IAC_TERRAFORM_BIN: "/bin/false" });
+    const res = await p.iac(["destroy", "--yes"], { IAC_TERRAFORM_BIN: "/bin/false" });
     expect(res.stderr).toMatch(
       /terraform destroy: docker_image\.\w+ is an image terraform would delete/,
     );
