@@ -4,6 +4,7 @@ import { z } from "zod";
 import { RESERVED_PORTS } from "../kernel/contract.js";
 import { UsageError } from "../kernel/errors.js";
 import { DNS_LABEL_RE } from "../kernel/names.js";
+import { PROCESS_NAME_RE } from "../detect/procfile.js";
 
 export const MAX_SERVICES = 50;
 export const MAX_BODY_BYTES = 64 * 1024;
@@ -59,6 +60,11 @@ const ARGV_STRING = /^[^\u0000]*[^\u0000\t\n\v\f\r ][^\u0000]*$/;
 const MEMORY_RE =
   /^(?:(?:1[6-9]|[2-9][0-9]|[1-9][0-9]{2,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-6])[mM]|(?:[1-9]|[1-5][0-9]|6[0-4])[gG])$/;
 
+// Label keys the API takes: the repos file's rule (intake/repofile.ts) minus the keys iac sets
+// itself; io.iac.entrypoint too (its value is an argv the `entrypoint` field already covers).
+const API_LABEL_KEY =
+  /^(?!io[.]iac[.]|org[.]opencontainers[.]image[.](?:source|revision)$)[A-Za-z0-9][A-Za-z0-9._/-]{0,127}$/;
+
 export const serviceItemSchema = z
   .object({
     slug,
@@ -67,9 +73,46 @@ export const serviceItemSchema = z
       .union([
         z.string().max(1024).regex(ARGV_STRING, "must contain a word and no NUL"),
         z.array(z.string().min(1).max(1024).regex(NO_NUL, "must not contain NUL")).min(1).max(64),
+        z
+          .object({
+            process: z
+              .string()
+              .regex(PROCESS_NAME_RE, "a Procfile process type: letters, digits, '_' and '-'"),
+          })
+          .strict(),
       ])
       .optional()
-      .describe("argv override (a string split on whitespace, or a list)"),
+      .describe(
+        "argv override (a string split on whitespace, or a list), or {process: NAME}: a process type of the repository's Procfile",
+      ),
+    build: z
+      .enum(["default", "dockerfile"])
+      .optional()
+      .describe(
+        "default: iac's image recipe; dockerfile: the repository's own Dockerfile with the runner layered on top",
+      ),
+    telemetry: z
+      .enum(["auto", "off"])
+      .optional()
+      .describe(
+        "auto (default): OpenTelemetry auto-instrumentation of main() when it fits the app's pins; off: none",
+      ),
+    labels: z
+      .record(
+        z
+          .string()
+          .regex(
+            API_LABEL_KEY,
+            "a label name like com.acme.team (io.iac.* and org.opencontainers.image.source/revision are set by iac)",
+          ),
+        z.string().max(4096).regex(NO_NUL, "must not contain NUL"),
+      )
+      .refine((l) => Object.keys(l).length <= 64, "at most 64 labels")
+      .meta({ maxProperties: 64 })
+      .optional()
+      .describe(
+        "image labels; to override the detected entrypoint use `entrypoint` (the repos file's io.iac.entrypoint label)",
+      ),
     env: z
       .record(envName, z.string().max(4096).regex(NO_NUL, "must not contain NUL"))
       .refine((e) => Object.keys(e).length <= 100, "at most 100 variables")

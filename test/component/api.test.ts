@@ -483,6 +483,42 @@ describe("validation", () => {
     expect(d.req.services.map((s) => s.port)).toEqual([8080, undefined]);
   });
 
+  it("the repos file's build, telemetry, labels and entrypoint {process} reach the pipeline; iac's own labels are refused", async () => {
+    const tp = testPipeline();
+    const { uds } = await start(tp.pipeline);
+    const r = await call(uds, "POST", "/deploy", {
+      body: {
+        services: [
+          {
+            slug: "gh:acme/api",
+            build: "dockerfile",
+            telemetry: "off",
+            labels: { "com.acme.team": "payments" },
+          },
+          { slug: "gh:acme/worker", entrypoint: { process: "worker" } },
+        ],
+      },
+    });
+    expect(r.status, JSON.stringify(r.json())).toBe(202);
+    const d = await tp.nextDeploy();
+    expect(d.req.services[0]).toMatchObject({
+      build: "dockerfile",
+      telemetry: "off",
+      labels: { "com.acme.team": "payments" },
+    });
+    expect(d.req.services[1]).toMatchObject({ process: "worker" });
+    d.release();
+    for (const [body, field] of [
+      [{ slug: "gh:acme/api", labels: { "io.iac.slug": "x" } }, /labels/],
+      [{ slug: "gh:acme/api", build: "docker" }, /build/],
+      [{ slug: "gh:acme/api", entrypoint: { process: "a b" } }, /entrypoint/],
+    ] as const) {
+      const bad = await call(uds, "POST", "/deploy", { body: { services: [body] } });
+      expect(bad.status).toBe(400);
+      expect(JSON.stringify(bad.json())).toMatch(field);
+    }
+  });
+
   it("file: slugs are accepted over the Unix socket (a local user)", async () => {
     const tp = testPipeline();
     const { uds } = await start(tp.pipeline);
