@@ -271,10 +271,11 @@ export async function buildImage(opts: BuildOptions): Promise<BuiltImage> {
     });
   await collectDir(source.dir, "app/", rules, entries);
 
+  // Only the args the rendered Dockerfile declares (the project's install step, and with it
+  // IAC_VERSION_VAR, is rendered only when the entrypoint needs the project installed).
   const buildargs: Record<string, string> = {
     BASE_IMAGE: config.baseImage,
     PIP_INDEX_URL: config.pipIndexUrl ?? "",
-    INSTALL_PROJECT: entrypoint.installProject ? "1" : "0",
     IAC_SERVICE: service,
     IAC_SLUG: slug.raw,
     IAC_COMMIT: source.commit,
@@ -282,8 +283,8 @@ export async function buildImage(opts: BuildOptions): Promise<BuiltImage> {
     IAC_ENTRYPOINT_KIND: entrypoint.kind,
     IAC_SOURCE_URL: sourceUrl(config, slug),
     IAC_VERSION: version,
-    IAC_VERSION_VAR: versionVar,
     IAC_TELEMETRY: telemetry,
+    ...(entrypoint.installProject && { IAC_VERSION_VAR: versionVar }),
   };
   emit(`building ${tag} FROM ${config.baseImage} (${entries.length} context entries)`);
   let verdict: BuiltImage["telemetry"];

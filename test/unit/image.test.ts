@@ -42,6 +42,50 @@ describe("renderDockerfile", () => {
     expect(out).toMatch(/^EXPOSE 50051 15000$/m);
   });
 
+  it("renders the project's install step only when the entrypoint needs the project installed", async () => {
+    const template = await readFile(TEMPLATE_FILE, "utf8");
+    const plain = renderDockerfile(template, { argv: ["python", "main.py"] });
+    const installed = renderDockerfile(template, { argv: ["hello"], installProject: true });
+    for (const out of [plain, installed]) {
+      expect(out).not.toMatch(/^#\{\{/m);
+      const steps = out.split("\n").filter((l) => !l.startsWith("#"));
+      expect(steps.join("\n")).not.toContain("{{");
+      // One install.py run, one pip removal: the final image gets the venv, never pip.
+      expect(out.match(/app-otel\/install\.py/g)).toHaveLength(1);
+      expect(out).toMatch(/pip uninstall --yes --quiet --disable-pip-version-check pip$/m);
+    }
+    expect(plain).not.toContain("/tmp/iac-build");
+    expect(plain).not.toContain("IAC_VERSION_VAR");
+    expect(installed).toMatch(/^COPY app\/ \/tmp\/iac-build\/$/m);
+    expect(installed).toContain('"${IAC_VERSION_VAR}=${IAC_VERSION}"');
+  });
+
+  it("keeps the final stage's per-app steps last: ENTRYPOINT, COPY app/, one LABEL", async () => {
+    const template = await readFile(TEMPLATE_FILE, "utf8");
+    const out = renderDockerfile(template, { argv: ["python", "main.py"] });
+    const finalStage = out.slice(out.lastIndexOf("\nFROM ")).split("\n");
+    const steps = finalStage
+      .filter((l) => /^[A-Z]+ /.test(l))
+      .map((l) => l.split(" ")[0]! + (l.startsWith("COPY ") ? ` ${l.split(" ").at(-1)}` : ""));
+    expect(steps.slice(-4)).toEqual([
+      "COPY /opt/iac-telemetry.json",
+      "ENTRYPOINT",
+      "COPY /app/",
+      "LABEL",
+    ]);
+    // No wheelhouse reaches the final image.
+    expect(finalStage.join("\n")).not.toContain("/opt/iac-wheels");
+  });
+
+  it("refuses an unbalanced section", () => {
+    expect(() =>
+      renderDockerfile("#{{#INSTALL_PROJECT}}\nENTRYPOINT {{ENTRYPOINT_JSON}}", { argv: ["a"] }),
+    ).toThrow(/not closed/);
+    expect(() =>
+      renderDockerfile("#{{/INSTALL_PROJECT}}\nENTRYPOINT {{ENTRYPOINT_JSON}}", { argv: ["a"] }),
+    ).toThrow(/closes no section/);
+  });
+
   it("refuses an empty argv and a template without the placeholder", () => {
     expect(() => renderDockerfile("ENTRYPOINT {{ENTRYPOINT_JSON}}", { argv: [] })).toThrow(/empty/);
     expect(() => renderDockerfile("FROM x", { argv: ["a"] })).toThrow(/ENTRYPOINT/);
