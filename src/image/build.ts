@@ -301,20 +301,38 @@ export async function buildImage(opts: BuildOptions): Promise<BuiltImage> {
     verdict = { enabled: m[1] === "on", reason: m[2]! };
     announce(verdict);
   };
-  const { failure, step, last, id } = await engineBuild(
-    docker,
-    entries,
-    {
-      t: tag,
-      dockerfile: DOCKERFILE_NAME,
-      buildargs,
-      labels: opts.labels,
-      rm: true,
-      forcerm: true,
-      nocache: opts.noCache ?? false,
-      abortSignal: opts.signal,
-    } as Docker.ImageBuildOptions,
-    onBuildLine,
+  // Apps with the same requirements share every layer but the last few; the classic builder
+  // does not notice that two concurrent builds run the same step, so the first build of each
+  // shared prefix runs before the others (which then take its layers from the cache).
+  const prefixKey = entrypoint.installProject
+    ? undefined
+    : JSON.stringify([
+        config.baseImage,
+        baseId,
+        await runnerVersion(),
+        await appOtelVersion(),
+        app.text,
+        app.buildText,
+        app.constraints,
+        telemetry,
+        config.pipIndexUrl ?? "",
+      ]);
+  const { failure, step, last, id } = await firstOfPrefix(prefixKey, emit, () =>
+    engineBuild(
+      docker,
+      entries,
+      {
+        t: tag,
+        dockerfile: DOCKERFILE_NAME,
+        buildargs,
+        labels: opts.labels,
+        rm: true,
+        forcerm: true,
+        nocache: opts.noCache ?? false,
+        abortSignal: opts.signal,
+      } as Docker.ImageBuildOptions,
+      onBuildLine,
+    ),
   );
   if (failure) {
     throw new BuildError(
@@ -335,6 +353,37 @@ export async function buildImage(opts: BuildOptions): Promise<BuiltImage> {
     if (verdict) announce(verdict);
   }
   return { tag, id: id ?? inspected.Id, built: true, ...(verdict && { telemetry: verdict }) };
+}
+
+/** Shared layer prefixes built in this process: undefined while the first build runs. */
+const prefixes = new Map<string, Promise<void>>();
+const prefixDone = new Set<string>();
+
+/**
+ * Runs `build` at once when its shared prefix (key) is built already or it is the first build
+ * of it; otherwise after the first one has finished (whatever its outcome).
+ */
+async function firstOfPrefix<T>(
+  key: string | undefined,
+  emit: (line: string) => void,
+  build: () => Promise<T>,
+): Promise<T> {
+  if (key === undefined || prefixDone.has(key)) return build();
+  const first = prefixes.get(key);
+  if (first) {
+    emit("waiting for the build of another service with the same requirements (shared layers)");
+    await first;
+    return build();
+  }
+  let release!: () => void;
+  prefixes.set(key, new Promise<void>((r) => (release = r)));
+  try {
+    return await build();
+  } finally {
+    prefixDone.add(key);
+    prefixes.delete(key);
+    release();
+  }
 }
 
 /** /opt/iac-telemetry.json of an image (written by runner/app_otel/install.py), if present. */
