@@ -1,7 +1,8 @@
 """Adds OpenTelemetry auto-instrumentation to the app's venv -- only when it fits the app.
 
 Runs in the image build with the app venv's Python, after the app's own packages (and the
-project) are installed: `python install.py MODE [pip index options]`, MODE = auto | off.
+project) are installed: `python install.py MODE [--drop-pip] [pip index options]`, MODE = auto
+| off; --drop-pip removes the venv's pip at the end (the image has no pip at run time).
 
   1. `pip check` of the app alone (a broken environment is reported as the reason);
   2. `pip install` of requirements.txt (opentelemetry-distro, the OTLP/HTTP exporter) from the
@@ -15,7 +16,10 @@ only when enabled) and to the build output as one `IAC-TELEMETRY on|off: reason`
 
 from __future__ import annotations
 
+import importlib
+import importlib.metadata
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -38,8 +42,33 @@ def pip(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def installed() -> dict[str, str]:
-    res = pip("list", "--format=json")
-    return {d["name"].lower(): d["version"] for d in json.loads(res.stdout or "[]")}
+    """The venv's distributions (what `pip list` shows), read in-process: a pip run less."""
+    importlib.invalidate_caches()
+    paths = sorted({sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]})
+    return {
+        re.sub(r"[-_.]+", "-", d.metadata["Name"]).lower(): d.version
+        for d in importlib.metadata.distributions(path=paths)
+        if d.metadata["Name"]
+    }
+
+
+def drop_pip() -> None:
+    """Removes pip from the venv (the files of its RECORD and its two folders), as `pip
+    uninstall pip` would: the image needs no pip at run time. Called last."""
+    dist = importlib.metadata.distribution("pip")
+    base = Path(str(dist.locate_file("")))
+    tops = set()
+    for f in dist.files or []:
+        target = base / f  # never resolved: a link is removed, not what it points to
+        if f.parts[0] != "..":
+            tops.add(base / f.parts[0])
+        elif target.is_file() or target.is_symlink():
+            target.unlink()  # bin/pip, bin/pip3, ...
+    for top in tops:
+        if top.is_dir():
+            shutil.rmtree(top)
+        elif top.is_file():
+            top.unlink()
 
 
 def why(res: subprocess.CompletedProcess[str]) -> str:
@@ -97,4 +126,9 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    # --drop-pip: remove the venv's pip afterwards (the image build's last install step).
+    args = [a for a in sys.argv[1:] if a != "--drop-pip"]
+    code = main(args)
+    if code == 0 and "--drop-pip" in sys.argv[1:]:
+        drop_pip()
+    sys.exit(code)

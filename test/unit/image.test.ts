@@ -52,7 +52,7 @@ describe("renderDockerfile", () => {
       expect(steps.join("\n")).not.toContain("{{");
       // One install.py run, one pip removal: the final image gets the venv, never pip.
       expect(out.match(/app-otel\/install\.py/g)).toHaveLength(1);
-      expect(out).toMatch(/pip uninstall --yes --quiet --disable-pip-version-check pip$/m);
+      expect(out).toMatch(/app-otel\/install\.py "\$\{IAC_TELEMETRY\}" --drop-pip \$idx$/m);
     }
     expect(plain).not.toContain("/tmp/iac-build");
     expect(plain).not.toContain("IAC_VERSION_VAR");
