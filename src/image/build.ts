@@ -187,26 +187,27 @@ export async function buildImage(opts: BuildOptions): Promise<BuiltImage> {
     // not built yet
   }
 
-  const runnerWheels = await runnerWheelhouse(config, { signal: opts.signal, onLine: emit });
-  const appWheels = app.text
-    ? await ensureWheelhouse(config, "app", app.text, {
-        signal: opts.signal,
-        onLine: emit,
-        constraints: app.constraints,
-      })
-    : undefined;
-  // Build requirements are resolved on their own (they never share the app's venv).
-  const buildWheels = app.buildText
-    ? await ensureWheelhouse(config, "build", app.buildText, { signal: opts.signal, onLine: emit })
-    : undefined;
+  // The four wheel downloads (pip runs on the host) go side by side.
   const telemetry = opts.telemetry ?? "auto";
-  const otelWheels =
-    telemetry === "auto"
-      ? await ensureWheelhouse(config, "otel", await appTelemetryRequirements(), {
+  const [runnerWheels, appWheels, buildWheels, otelWheels] = await Promise.all([
+    runnerWheelhouse(config, { signal: opts.signal, onLine: emit }),
+    app.text
+      ? ensureWheelhouse(config, "app", app.text, {
           signal: opts.signal,
           onLine: emit,
+          constraints: app.constraints,
         })
-      : undefined;
+      : undefined,
+    // Build requirements are resolved on their own (they never share the app's venv).
+    app.buildText
+      ? ensureWheelhouse(config, "build", app.buildText, { signal: opts.signal, onLine: emit })
+      : undefined,
+    telemetry === "auto"
+      ? appTelemetryRequirements().then((reqs) =>
+          ensureWheelhouse(config, "otel", reqs, { signal: opts.signal, onLine: emit }),
+        )
+      : undefined,
+  ]);
 
   // Read through the SourceTree like every host-side read of the repo (no link leaves it).
   const ignoreText = await new SourceTree(source.root).readText(
