@@ -31,25 +31,31 @@ data "docker_network" "mesh" {
   name = var.network_name
 }
 
-resource "docker_image" "app" {
-  for_each = var.services
-
-  name         = each.value.image
-  keep_locally = true
+# Containers run the image ids the control plane resolved (it builds the app images and makes
+# sure the Envoy image is present): no docker_image resource, whose every create and refresh
+# lists all images on the engine (seconds on a busy one). States of earlier versions forget
+# theirs without touching the images (they were keep_locally).
+removed {
+  from = docker_image.app
+  lifecycle {
+    destroy = false
+  }
 }
 
-resource "docker_image" "envoy" {
-  count = local.envoy_enabled && length(var.services) > 0 ? 1 : 0
-
-  name         = var.envoy_image
-  keep_locally = true
+removed {
+  from = docker_image.envoy
+  lifecycle {
+    destroy = false
+  }
 }
 
 resource "docker_container" "app" {
   for_each = var.services
 
-  name     = "${var.project}-${each.key}"
-  image    = docker_image.app[each.key].image_id
+  name = "${var.project}-${each.key}"
+  # The id (sha256:...), as the provider reads it back; the tag only until the image exists
+  # (`iac plan` of an image it would build: the container is to be replaced anyway).
+  image    = each.value.image_id != "" ? each.value.image_id : each.value.image
   hostname = each.key
   user     = "10001:10001"
   restart  = var.restart_policy
@@ -132,7 +138,7 @@ resource "docker_container" "envoy" {
   for_each = local.envoy_enabled ? var.services : {}
 
   name  = "${var.project}-${each.key}-envoy"
-  image = docker_image.envoy[0].image_id
+  image = var.envoy_image_id != "" ? var.envoy_image_id : var.envoy_image
   # Share the app's network namespace: by id, not name, or every plan shows a diff.
   network_mode = "container:${docker_container.app[each.key].id}"
   user         = "101:101"

@@ -43,6 +43,12 @@ variable "envoy_image" {
   default     = "envoyproxy/envoy:v1.40.0"
 }
 
+variable "envoy_image_id" {
+  description = "The id (sha256:...) of envoy_image on the engine, resolved by the control plane; \"\" = use the name."
+  type        = string
+  default     = ""
+}
+
 variable "restart_policy" {
   description = "Docker restart policy of the app containers (the runner restarts main() itself)."
   type        = string
@@ -89,6 +95,7 @@ variable "services" {
   description = "Services keyed by name (a DNS label)."
   type = map(object({
     image        = string                  # locally built tag iac/<service>:<hash>
+    image_id     = optional(string, "")    # its id (sha256:...); "" = not built yet (plan)
     slug         = string                  # as written in the repos file
     commit       = string                  # resolved commit SHA
     host_port    = number                  # 127.0.0.1:<host_port> -> 15000 (mTLS), stable per service

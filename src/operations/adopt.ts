@@ -106,6 +106,7 @@ export async function readRunningStack(
       { HostPort: string }[] | undefined;
     services[name] = {
       image: await tagOf(app),
+      image_id: app.Image,
       slug: labels["io.iac.slug"] ?? "",
       commit: labels["io.iac.commit"] ?? "",
       host_port: Number(binding?.[0]?.HostPort ?? 0),
@@ -137,6 +138,7 @@ export async function readRunningStack(
     ssh_opts: config.sshOpts,
     sidecar: anySidecar ? "envoy" : "none",
     envoy_image: anySidecar ? await tagOf(anySidecar) : config.envoyImage,
+    ...(anySidecar && { envoy_image_id: anySidecar.Image }),
     otlp_endpoint: env0.OTEL_EXPORTER_OTLP_ENDPOINT ?? "",
     runner_restart_policy: env0.IAC_RESTART_POLICY ?? config.restartPolicy,
     allowed_callers: (env0.IAC_ALLOWED_CALLERS ?? "").split(",").filter(Boolean),
@@ -148,7 +150,7 @@ export async function readRunningStack(
   return { vars, ids };
 }
 
-/** Imports the running containers into the (fresh) state and records their images. */
+/** Imports the running containers into the (fresh) state (their image ids are in the tfvars). */
 export async function importStack(
   run: tf.TerraformRun,
   vars: StackVars,
@@ -165,11 +167,7 @@ export async function importStack(
       imported.push(envoy);
     }
   }
-  // Images are local (nothing is pulled): recording them in state changes nothing running.
-  const images = Object.keys(vars.services).map((n) => `docker_image.app["${n}"]`);
-  if (vars.sidecar === "envoy") images.push("docker_image.envoy[0]");
-  await tf.applyTargets(run, images);
-  return [...imported, ...images];
+  return imported;
 }
 
 export async function adopt(

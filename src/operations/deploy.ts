@@ -151,6 +151,7 @@ export async function prepareService(
     const certs = await stages.certs(spec, ctx);
     const stack: StackService = {
       image: image.tag,
+      ...(image.id && { image_id: image.id }),
       slug: spec.slug.raw,
       commit: source.commit,
       host_port: 0,
@@ -294,7 +295,19 @@ async function prepareAndPlan(
   const stack = Object.fromEntries(
     Object.entries(defined).map(([name, svc]) => [name, { ...svc, host_port: ports[name]! }]),
   );
+  // Containers run image ids (the module has no docker_image resource): a kept service from an
+  // older tfvars, or a plan's existing image, is looked up by tag; a plan's unbuilt one stays
+  // without (the module falls back to the tag, and the container is to be replaced anyway).
+  for (const [name, svc] of Object.entries(stack))
+    if (!svc.image_id) {
+      const id = await stages.imageId(config, svc.image);
+      if (id) stack[name] = { ...svc, image_id: id };
+    }
   const vars = stackVars(config, project, stack);
+  if (config.sidecar === "envoy") {
+    const envoyId = await stages.imageId(config, config.envoyImage);
+    if (envoyId) vars.envoy_image_id = envoyId;
+  }
   // `plan` never touches terraform.tfvars.json (what was applied, read by health/logs/status):
   // it hands its stack to terraform as a -var-file that wins over the applied one.
   const planVars = path.join(dir, "plan.tfvars.json");
@@ -330,9 +343,8 @@ async function prepareAndPlan(
     );
     try {
       await stages.terraform.init(run);
-      // An image a deploy would build does not exist yet. That is fine for the plan: the module's
-      // docker_image resource only looks an image up when it is created (at apply), so a new tag
-      // plans as "create docker_image" + "replace docker_container" without the image existing.
+      // An image a deploy would build does not exist yet. That is fine for the plan: the module
+      // gets its tag instead of an id, which plans as "replace docker_container".
       plan = await stages.terraform.plan(run, mode === "plan" ? { varFile: planVars } : {});
     } finally {
       if (mode === "plan") await rm(planVars, { force: true });

@@ -34,7 +34,7 @@ function sameEnv(a: Record<string, string>, b: Record<string, string>): boolean 
   return ka.length === kb.length && ka.every((k, i) => k === kb[i] && a[k] === b[k]);
 }
 
-/** Resources of one service in the module: `docker_container.app["api"]`, `docker_image.app["api"]`. */
+/** Resources of one service in the module: `docker_container.app["api"]`, `docker_container.envoy["api"]`. */
 function touches(resources: { address: string }[], service: string): boolean {
   return resources.some((r) => r.address.endsWith(`["${service}"]`));
 }

@@ -63,6 +63,8 @@ export interface Stages {
   controlPlaneCerts(config: Config): Promise<CertPaths>;
   /** The project's containers, from one Docker list call (the no-op fast path, noop.ts). */
   containers(config: Config, project: string): Promise<ContainerState[]>;
+  /** An image's id (sha256:...) on the engine, by tag or name; undefined when absent. */
+  imageId(config: Config, ref: string): Promise<string | undefined>;
   terraform: {
     init(run: tf.TerraformRun): Promise<void>;
     plan(run: tf.TerraformRun, opts?: { varFile?: string }): Promise<tf.PlanSummary>;
@@ -141,6 +143,13 @@ export const realStages: Stages = {
     const tag = await plannedTag(opts);
     return { tag, exists: await imageExists(docker, tag) };
   },
+  imageId: async (config, ref) =>
+    (
+      await dockerClient(config)
+        .getImage(ref)
+        .inspect()
+        .catch(() => undefined)
+    )?.Id,
   certs: (spec, { config, project }) =>
     ensureServiceCert({
       secretsDir: config.secretsDir,

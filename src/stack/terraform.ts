@@ -203,7 +203,8 @@ export async function plan(
   };
   for (const rc of doc.resource_changes ?? []) {
     const actions = rc.change.actions;
-    if (!actions.every((a) => a === "no-op" || a === "read"))
+    // "forget": a resource an older module had, dropped from the state only (a `removed` block).
+    if (!actions.every((a) => a === "no-op" || a === "read" || a === "forget"))
       summary.resources!.push({ address: rc.address, actions });
     if (actions.includes("create")) summary.add++;
     if (actions.includes("update")) summary.change++;
@@ -301,16 +302,4 @@ export async function forgetOwnedNetwork(ctx: TerraformRun): Promise<boolean> {
   );
   await stateRm(ctx, ["docker_network.mesh"]);
   return true;
-}
-
-/** Applies only `targets` (used to record local images in state after an import). */
-export async function applyTargets(ctx: TerraformRun, targets: string[]): Promise<void> {
-  if (targets.length === 0) return;
-  await run(ctx, [
-    "apply",
-    "-input=false",
-    "-no-color",
-    "-auto-approve",
-    ...targets.map((t) => `-target=${t}`),
-  ]);
 }

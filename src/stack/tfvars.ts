@@ -11,6 +11,8 @@ export const INFRA_DIR = fileURLToPath(new URL("../../infra/", import.meta.url))
 
 export interface StackService {
   image: string;
+  /** The image's id (sha256:...), what the container runs; absent until built (plan) or in older state. */
+  image_id?: string;
   slug: string;
   commit: string;
   host_port: number;
@@ -38,6 +40,8 @@ export interface StackVars {
   ssh_opts: string[];
   sidecar: "envoy" | "none";
   envoy_image: string;
+  /** envoy_image's id on the engine (sha256:...); absent = the module uses the name. */
+  envoy_image_id?: string;
   otlp_endpoint: string;
   runner_restart_policy: string;
   health_stable_s: number;

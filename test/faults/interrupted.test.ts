@@ -115,18 +115,21 @@ describe("fault: interrupted operations converge", () => {
   });
 
   it("destroy sweeps every labelled resource even when terraform fails", async () => {
-    // A state the fast path leaves to terraform (an image terraform would delete, as an
-    // older module wrote it), so terraform runs, and fails.
+    // A state the fast path leaves to terraform (a resource it does not know, as an older
+    // module could have left), so terraform runs, and fails.
     const file = path.join(p.stateDir, "terraform.tfstate");
-    const doc = JSON.parse(await readFile(file, "utf8")) as {
-      resources: { type: string; instances: { attributes: Record<string, unknown> }[] }[];
-    };
-    for (const r of doc.resources)
-      if (r.type === "docker_image") for (const i of r.instances) i.attributes.keep_locally = false;
+    const doc = JSON.parse(await readFile(file, "utf8")) as { resources: unknown[] };
+    doc.resources.push({
+      mode: "managed",
+      type: "docker_volume",
+      name: "legacy",
+      provider: 'provider["registry.terraform.io/kreuzwerker/docker"]',
+      instances: [{ schema_version: 0, attributes: { id: "legacy", name: "legacy" } }],
+    });
     await writeFile(file, JSON.stringify(doc));
     const res = await p.iac(["destroy", "--yes"], { IAC_TERRAFORM_BIN: "/bin/false" });
     expect(res.stderr).toMatch(
-      /terraform destroy: docker_image\.\w+ is an image terraform would delete/,
+      /terraform destroy: docker_volume\.legacy is not a container or a kept image/,
     );
     expect(res.code, res.stderr).toBe(1);
     expect(res.stderr).toMatch(/terraform .*failed/);

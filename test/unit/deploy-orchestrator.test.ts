@@ -103,6 +103,7 @@ function fakeStages(failing: string[] = [], engine: FakeEngine = newEngine()) {
         }));
       },
     },
+    imageId: async () => undefined,
     containers: async () => {
       calls.push("docker list");
       return engine.containers.map((c) => ({ ...c, labels: { ...c.labels } }));
