@@ -58,9 +58,9 @@ describe("iac deploy end to end with Envoy sidecars (the default path)", () => {
       services: { name: string }[];
     };
     expect(doc.plan.changes).toBe(true);
-    // app image + app container + envoy image + envoy container; the network is shared,
-    // created outside the project's state
-    expect(doc.plan.add).toBe(4);
+    // app container + envoy container (images are not terraform resources; the network is
+    // shared, created outside the project's state)
+    expect(doc.plan.add).toBe(2);
     expect(doc.services.map((s) => s.name)).toEqual(["hello-main"]);
     expect(await p.containers(true)).toEqual([]);
   });
