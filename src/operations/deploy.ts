@@ -298,11 +298,11 @@ async function prepareAndPlan(
   // Containers run image ids (the module has no docker_image resource): a kept service from an
   // older tfvars, or a plan's existing image, is looked up by tag; a plan's unbuilt one stays
   // without (the module falls back to the tag, and the container is to be replaced anyway).
-  for (const [name, svc] of Object.entries(stack))
-    if (!svc.image_id) {
-      const id = await stages.imageId(config, svc.image);
-      if (id) stack[name] = { ...svc, image_id: id };
-    }
+  // One key order whatever the source (the no-op fast path hashes this JSON).
+  for (const [name, { image, image_id, ...rest }] of Object.entries(stack)) {
+    const id = image_id ?? (await stages.imageId(config, image));
+    stack[name] = { image, ...(id && { image_id: id }), ...rest };
+  }
   const vars = stackVars(config, project, stack);
   if (config.sidecar === "envoy") {
     const envoyId = await stages.imageId(config, config.envoyImage);
