@@ -364,7 +364,7 @@ const prefixDone = new Set<string>();
  * Runs `build` at once when its shared prefix (key) is built already or it is the first build
  * of it; otherwise after the first one has finished (whatever its outcome).
  */
-async function firstOfPrefix<T>(
+export async function firstOfPrefix<T>(
   key: string | undefined,
   emit: (line: string) => void,
   build: () => Promise<T>,

@@ -190,6 +190,19 @@ describe.skipIf(skipReason !== undefined)("runtime images (IAC_SIDECAR=none)", (
           const out = await probe.start({});
           await new Promise((r) => out.on("end", r).resume());
           expect((await probe.inspect()).ExitCode).toBe(0);
+          // No wheelhouse and no pip in the image (issue 14: image size); setuptools stays.
+          const lean = await container.exec({
+            Cmd: [
+              "sh",
+              "-c",
+              "test ! -e /opt/iac-wheels && ! python -c 'import pip' 2>/dev/null && python -c 'import setuptools'",
+            ],
+            AttachStdout: true,
+            AttachStderr: true,
+          });
+          const leanOut = await lean.start({});
+          await new Promise((r) => leanOut.on("end", r).resume());
+          expect((await lean.inspect()).ExitCode).toBe(0);
         }
         await container.stop({ t: 10 });
         const info = await container.inspect();

@@ -6,7 +6,7 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { collectDir, tarStream, type TarEntry } from "../../src/image/context.js";
 import { renderDockerfile, TEMPLATE_FILE } from "../../src/image/dockerfile.js";
 import { isIgnored, parseDockerignore } from "../../src/image/dockerignore.js";
-import { sourceUrl } from "../../src/image/build.js";
+import { firstOfPrefix, sourceUrl } from "../../src/image/build.js";
 import { runnerVersion } from "../../src/image/tag.js";
 import { readFile } from "node:fs/promises";
 import {
@@ -244,5 +244,69 @@ describe("runner identity", () => {
     expect(sourceUrl({ github }, { raw: "file:/x", kind: "file", repo: "x", location: "/x" })).toBe(
       "file:///x",
     );
+  });
+});
+
+describe("firstOfPrefix (builds that share a layer prefix)", () => {
+  it("runs the first build of a prefix alone, the others after it, later ones at once", async () => {
+    const log: string[] = [];
+    let releaseFirst!: () => void;
+    const first = firstOfPrefix(
+      "k",
+      () => undefined,
+      async () => {
+        log.push("first start");
+        await new Promise<void>((r) => (releaseFirst = r));
+        log.push("first end");
+      },
+    );
+    const waits: string[] = [];
+    const second = firstOfPrefix(
+      "k",
+      (l) => waits.push(l),
+      async () => log.push("second"),
+    );
+    const other = firstOfPrefix(
+      "other",
+      () => undefined,
+      async () => log.push("other prefix"),
+    );
+    await other;
+    await new Promise((r) => setTimeout(r, 10));
+    expect(log).toEqual(["first start", "other prefix"]);
+    releaseFirst();
+    await Promise.all([first, second]);
+    expect(log).toEqual(["first start", "other prefix", "first end", "second"]);
+    expect(waits[0]).toMatch(/same requirements/);
+    await firstOfPrefix(
+      "k",
+      () => log.push("waited"),
+      async () => log.push("third"),
+    );
+    expect(log.at(-1)).toBe("third");
+  });
+
+  it("lets the others go when the first build fails, and runs unkeyed builds at once", async () => {
+    let fail!: (e: Error) => void;
+    const first = firstOfPrefix(
+      "f",
+      () => undefined,
+      () => new Promise<void>((_, rej) => (fail = rej)),
+    );
+    const second = firstOfPrefix(
+      "f",
+      () => undefined,
+      async () => "ok",
+    );
+    expect(
+      await firstOfPrefix(
+        undefined,
+        () => undefined,
+        async () => "now",
+      ),
+    ).toBe("now");
+    fail(new Error("boom"));
+    await expect(first).rejects.toThrow("boom");
+    expect(await second).toBe("ok");
   });
 });
