@@ -345,7 +345,12 @@ async function prepareAndPlan(
       await stages.terraform.init(run);
       // An image a deploy would build does not exist yet. That is fine for the plan: the module
       // gets its tag instead of an id, which plans as "replace docker_container".
-      plan = await stages.terraform.plan(run, mode === "plan" ? { varFile: planVars } : {});
+      // `iac plan`: terraform's machine-readable UI, one process (no `show -json`); a deploy
+      // keeps the full human diff in its log.
+      plan = await stages.terraform.plan(
+        run,
+        mode === "plan" ? { varFile: planVars, json: true } : {},
+      );
     } finally {
       if (mode === "plan") await rm(planVars, { force: true });
     }

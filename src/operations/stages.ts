@@ -67,7 +67,10 @@ export interface Stages {
   imageId(config: Config, ref: string): Promise<string | undefined>;
   terraform: {
     init(run: tf.TerraformRun): Promise<void>;
-    plan(run: tf.TerraformRun, opts?: { varFile?: string }): Promise<tf.PlanSummary>;
+    plan(
+      run: tf.TerraformRun,
+      opts?: { varFile?: string; json?: boolean },
+    ): Promise<tf.PlanSummary>;
     apply(run: tf.TerraformRun, planFile: string): Promise<void>;
   };
   waitForServing(

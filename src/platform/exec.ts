@@ -27,6 +27,11 @@ export interface ProcessOptions {
    */
   stdout?: "lines" | "capture" | ((stream: Readable) => void);
   onLine?: (line: string) => void;
+  /**
+   * Rewrites each output line before it reaches onLine and the tail (e.g. a JSON message to its
+   * human text); undefined drops the line.
+   */
+  mapLine?: (line: string) => string | undefined;
   /** How many non-empty output lines to keep (default 200). */
   tailLines?: number;
 }
@@ -105,8 +110,9 @@ export function runProcess(argv: string[], opts: ProcessOptions = {}): Promise<P
     };
 
     const output: string[] = [];
-    const onLine = (line: string) => {
-      if (!line.trim()) return;
+    const onLine = (raw: string) => {
+      const line = opts.mapLine ? opts.mapLine(raw) : raw;
+      if (line === undefined || !line.trim()) return;
       output.push(line);
       if (output.length > tailLines) output.shift();
       opts.onLine?.(line);

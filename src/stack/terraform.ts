@@ -58,7 +58,11 @@ function tfEnv(config: Config, dir: string): Record<string, string> {
 async function run(
   ctx: TerraformRun,
   args: string[],
-  opts: { capture?: boolean; okCodes?: number[] } = {},
+  opts: {
+    capture?: boolean;
+    okCodes?: number[];
+    mapLine?: (line: string) => string | undefined;
+  } = {},
 ): Promise<{ code: number; stdout: string; tail: string[] }> {
   const okCodes = opts.okCodes ?? [0];
   const bin = ctx.config.terraform.bin;
@@ -82,6 +86,7 @@ async function run(
         ),
       stdout: opts.capture ? "capture" : "lines",
       onLine: ctx.onLine,
+      mapLine: opts.mapLine,
       tailLines: 30,
     });
   } catch (err) {
@@ -176,16 +181,30 @@ async function runInit(ctx: TerraformRun): Promise<void> {
   }
 }
 
-/** Plans into <dir>/tfplan; `changes` is false when terraform reports no changes. */
+/**
+ * Plans into <dir>/tfplan; `changes` is false when terraform reports no changes. `json`: one
+ * terraform process instead of two — the plan streams terraform's machine-readable UI
+ * (`-json`, documented and versioned: "planned_change" and "change_summary" messages carry the
+ * actions; every message's "@message" is what the log shows), so no `terraform show -json`.
+ * Without it the log gets terraform's full human diff, and the actions come from `show -json`.
+ */
 export async function plan(
   ctx: TerraformRun,
-  opts: { destroy?: boolean; varFile?: string } = {},
+  opts: { destroy?: boolean; varFile?: string; json?: boolean } = {},
 ): Promise<PlanSummary> {
   const planFile = path.join(ctx.dir, "tfplan");
   const args = ["plan", "-input=false", "-no-color", "-detailed-exitcode", `-out=${planFile}`];
   if (opts.destroy) args.push("-destroy");
   // Given after the auto-loaded terraform.tfvars.json, its values win (`iac plan`).
   if (opts.varFile) args.push(`-var-file=${opts.varFile}`);
+  if (opts.json) {
+    const ui = new JsonUiPlan();
+    const { code } = await run(ctx, [...args, "-json"], {
+      okCodes: [0, 2],
+      mapLine: (line) => ui.line(line),
+    });
+    return ui.summary(code === 2, planFile);
+  }
   const { code } = await run(ctx, args, { okCodes: [0, 2] });
   const summary: PlanSummary = {
     changes: code === 2,
@@ -201,19 +220,100 @@ export async function plan(
   const doc = JSON.parse(stdout) as {
     resource_changes?: { address: string; type: string; change: { actions: string[] } }[];
   };
-  for (const rc of doc.resource_changes ?? []) {
-    const actions = rc.change.actions;
-    // "forget": a resource an older module had, dropped from the state only (a `removed` block).
-    if (!actions.every((a) => a === "no-op" || a === "read" || a === "forget"))
-      summary.resources!.push({ address: rc.address, actions });
-    if (actions.includes("create")) summary.add++;
-    if (actions.includes("update")) summary.change++;
-    if (actions.includes("delete")) summary.destroy++;
-    if (rc.type === "docker_container" && actions.includes("delete")) {
-      summary.containersRecreated.push(rc.address);
-    }
-  }
+  for (const rc of doc.resource_changes ?? [])
+    tally(summary, { address: rc.address, type: rc.type, actions: rc.change.actions });
   return summary;
+}
+
+/** Counts one resource change into the summary (both ways of reading a plan share it). */
+function tally(s: PlanSummary, rc: { address: string; type: string; actions: string[] }): void {
+  const { actions } = rc;
+  // "forget": a resource an older module had, dropped from the state only (a `removed` block).
+  if (actions.every((a) => a === "no-op" || a === "read" || a === "forget")) return;
+  s.resources!.push({ address: rc.address, actions });
+  if (actions.includes("create")) s.add++;
+  if (actions.includes("update")) s.change++;
+  if (actions.includes("delete")) s.destroy++;
+  if (rc.type === "docker_container" && actions.includes("delete"))
+    s.containersRecreated.push(rc.address);
+}
+
+/** `terraform plan -json` action -> the `actions` list `terraform show -json` gives. */
+const UI_ACTIONS: Record<string, string[]> = {
+  noop: ["no-op"],
+  create: ["create"],
+  read: ["read"],
+  update: ["update"],
+  replace: ["delete", "create"],
+  delete: ["delete"],
+};
+
+interface UiMessage {
+  "@message"?: string;
+  type?: string;
+  change?: {
+    resource?: { addr?: string; resource_type?: string };
+    action?: string;
+    reason?: string;
+  };
+  changes?: { add?: number; change?: number; remove?: number };
+  diagnostic?: { detail?: string };
+}
+
+/** Collects a `terraform plan -json` stream: the planned changes, and each line's text. */
+export class JsonUiPlan {
+  private readonly changes: { address: string; type: string; actions: string[] }[] = [];
+  private counts?: { add: number; change: number; remove: number };
+
+  /** The human text of one line (non-JSON lines, e.g. a crash on stderr, pass as they are). */
+  line(raw: string): string | undefined {
+    if (!raw.startsWith("{")) return raw;
+    let msg: UiMessage;
+    try {
+      msg = JSON.parse(raw) as UiMessage;
+    } catch {
+      return raw;
+    }
+    const c = msg.change;
+    if (msg.type === "planned_change" && c?.resource?.addr && c.action) {
+      this.changes.push({
+        address: c.resource.addr,
+        type: c.resource.resource_type ?? "",
+        actions: UI_ACTIONS[c.action] ?? [c.action],
+      });
+    }
+    if (msg.type === "change_summary" && msg.changes)
+      this.counts = {
+        add: msg.changes.add ?? 0,
+        change: msg.changes.change ?? 0,
+        remove: msg.changes.remove ?? 0,
+      };
+    const text = msg["@message"] ?? "";
+    const detail = msg.diagnostic?.detail?.trim();
+    const reason = msg.type === "planned_change" && c?.reason ? ` (${c.reason})` : "";
+    return detail ? `${text}: ${detail.replace(/\s*\n\s*/g, " ")}` : text + reason;
+  }
+
+  summary(changes: boolean, planFile: string): PlanSummary {
+    const s: PlanSummary = {
+      changes,
+      planFile,
+      add: 0,
+      change: 0,
+      destroy: 0,
+      containersRecreated: [],
+      resources: [],
+    };
+    if (!changes) return s;
+    for (const rc of this.changes) tally(s, rc);
+
+    if (this.counts) {
+      s.add = this.counts.add;
+      s.change = this.counts.change;
+      s.destroy = this.counts.remove;
+    }
+    return s;
+  }
 }
 
 export async function apply(ctx: TerraformRun, planFile: string): Promise<void> {
