@@ -267,7 +267,7 @@ try {
       );
       await rm(changedVars);
       add({
-        figure: "iac plan, warm, every container to replace (terraform plan + show -json)",
+        figure: "iac plan, warm, every container to replace (terraform plan -json)",
         value: await medianOf(ROUNDS, () => planDeploy(config, changedReq)),
         unit: "s",
         anchor: "raw terraform plan of the same vars",
