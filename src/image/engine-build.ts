@@ -24,13 +24,34 @@ export interface EngineBuildResult {
   last: string[];
 }
 
+export interface EngineBuildOptions {
+  /** The Dockerfile's name in the context. */
+  dockerfile: string;
+  /** The tag; none for an intermediate image (known by its id). */
+  tag?: string;
+  buildargs?: Record<string, string>;
+  labels?: Record<string, string>;
+  noCache?: boolean;
+  signal?: AbortSignal;
+}
+
 export async function engineBuild(
   docker: Docker,
   entries: TarEntry[],
-  options: Docker.ImageBuildOptions & { abortSignal?: AbortSignal },
+  o: EngineBuildOptions,
   emit: (line: string) => void,
 ): Promise<EngineBuildResult> {
-  const stream = await docker.buildImage(tarStream(entries), options);
+  const stream = await docker.buildImage(tarStream(entries), {
+    ...(o.tag !== undefined && { t: o.tag }),
+    dockerfile: o.dockerfile,
+    ...(o.buildargs && { buildargs: o.buildargs }),
+    ...(o.labels && { labels: o.labels }),
+    // No intermediate container is left behind, also when a step fails.
+    rm: true,
+    forcerm: true,
+    nocache: o.noCache ?? false,
+    abortSignal: o.signal,
+  } as Docker.ImageBuildOptions);
   const result: EngineBuildResult = { last: [] };
   await new Promise<void>((resolve, reject) => {
     docker.modem.followProgress(

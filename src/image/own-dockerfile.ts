@@ -166,13 +166,7 @@ export async function buildFromOwnDockerfile(
   const app = await engineBuild(
     docker,
     context,
-    {
-      dockerfile: name,
-      rm: true,
-      forcerm: true,
-      nocache: opts.noCache ?? false,
-      abortSignal: opts.signal,
-    } as Docker.ImageBuildOptions,
+    { dockerfile: name, noCache: opts.noCache, signal: opts.signal },
     emit,
   );
   if (app.failure || !app.id)
@@ -218,7 +212,7 @@ export async function buildFromOwnDockerfile(
     docker,
     entries,
     {
-      t: tag,
+      tag,
       dockerfile: DOCKERFILE_NAME,
       buildargs: {
         APP_IMAGE: app.id,
@@ -231,11 +225,9 @@ export async function buildFromOwnDockerfile(
         IAC_SOURCE_URL: sourceUrl(config, slug),
       },
       labels: opts.labels,
-      rm: true,
-      forcerm: true,
-      nocache: opts.noCache ?? false,
-      abortSignal: opts.signal,
-    } as Docker.ImageBuildOptions,
+      noCache: opts.noCache,
+      signal: opts.signal,
+    },
     emit,
   );
   if (final.failure) {

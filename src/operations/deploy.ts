@@ -20,7 +20,7 @@ import { writeFileAtomic } from "../platform/fs.js";
 import { DEFAULT_RESOURCES, providerCpus } from "../intake/resources.js";
 import { dockerClient } from "../platform/docker.js";
 import { assignPorts } from "../stack/ports.js";
-import type { PlanSummary, TerraformRun } from "../stack/terraform.js";
+import { type PlanSummary, type TerraformRun, emptyPlan } from "../stack/terraform.js";
 import {
   type StackService,
   projectDir,
@@ -274,12 +274,11 @@ async function prepareAndPlan(
   if (Object.keys(defined).length === 0 && !previous) {
     // Nothing could be prepared and nothing ran before: leave no state behind.
     onEvent(stageEvent("plan", undefined, "nothing to apply: no service could be prepared"));
-    const empty = { changes: false, planFile, add: 0, change: 0, destroy: 0 };
     return {
       outcomes,
       kept,
       ports: {},
-      plan: { ...empty, containersRecreated: [] },
+      plan: emptyPlan(false, planFile),
       skipped: true,
       removed: [],
       actions: new Map(),
@@ -326,15 +325,7 @@ async function prepareAndPlan(
   if (fast.skip) {
     if (mode === "plan") await rm(planVars, { force: true });
     onEvent(stageEvent("plan", undefined, fast.reason));
-    plan = {
-      changes: false,
-      planFile,
-      add: 0,
-      change: 0,
-      destroy: 0,
-      containersRecreated: [],
-      resources: [],
-    };
+    plan = emptyPlan(false, planFile);
   } else {
     const run = terraformRun(config, dir, onEvent, signal, hardSignal);
     const why = `; ${fast.reason}`;

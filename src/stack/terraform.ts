@@ -206,15 +206,7 @@ export async function plan(
     return ui.summary(code === 2, planFile);
   }
   const { code } = await run(ctx, args, { okCodes: [0, 2] });
-  const summary: PlanSummary = {
-    changes: code === 2,
-    planFile,
-    add: 0,
-    change: 0,
-    destroy: 0,
-    containersRecreated: [],
-    resources: [],
-  };
+  const summary = emptyPlan(code === 2, planFile);
   if (!summary.changes) return summary;
   const { stdout } = await run(ctx, ["show", "-json", "-no-color", planFile], { capture: true });
   const doc = JSON.parse(stdout) as {
@@ -223,6 +215,19 @@ export async function plan(
   for (const rc of doc.resource_changes ?? [])
     tally(summary, { address: rc.address, type: rc.type, actions: rc.change.actions });
   return summary;
+}
+
+/** A plan summary before any resource is counted. */
+export function emptyPlan(changes: boolean, planFile: string): PlanSummary {
+  return {
+    changes,
+    planFile,
+    add: 0,
+    change: 0,
+    destroy: 0,
+    containersRecreated: [],
+    resources: [],
+  };
 }
 
 /** Counts one resource change into the summary (both ways of reading a plan share it). */
@@ -295,18 +300,9 @@ export class JsonUiPlan {
   }
 
   summary(changes: boolean, planFile: string): PlanSummary {
-    const s: PlanSummary = {
-      changes,
-      planFile,
-      add: 0,
-      change: 0,
-      destroy: 0,
-      containersRecreated: [],
-      resources: [],
-    };
+    const s = emptyPlan(changes, planFile);
     if (!changes) return s;
     for (const rc of this.changes) tally(s, rc);
-
     if (this.counts) {
       s.add = this.counts.add;
       s.change = this.counts.change;
