@@ -39,7 +39,7 @@ export async function reconcile(
   const containers = await docker.listContainers({ all: true, filters: { label: [label] } });
   const networks = await docker.listNetworks({ filters: { label: [label] } });
   if (containers.length === 0 && networks.length === 0) return [];
-  const known = new Set((await tf.stateResources(run)).map((r) => r.id));
+  const known = tf.stateIds(run.dir);
   const notes: string[] = [];
   const why = `carries project ${project}'s labels but is not in terraform state (an interrupted apply or a lost state)`;
   // Sidecars first: they share the app's network namespace.

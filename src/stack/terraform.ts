@@ -333,43 +333,43 @@ export function hasState(dir: string): boolean {
   return existsSync(path.join(dir, "terraform.tfstate"));
 }
 
-export interface StateResource {
-  address: string;
-  type: string;
-  id: string;
-}
-
-/** Resources in the state (`terraform show -json`); empty when there is no state. */
-export async function stateResources(ctx: TerraformRun): Promise<StateResource[]> {
-  const { stdout } = await run(ctx, ["show", "-json", "-no-color"], { capture: true });
-  const doc = JSON.parse(stdout || "{}") as {
-    values?: {
-      root_module?: { resources?: { address: string; type: string; values?: { id?: string } }[] };
-    };
-  };
-  return (doc.values?.root_module?.resources ?? []).map((r) => ({
-    address: r.address,
-    type: r.type,
-    id: r.values?.id ?? "",
-  }));
-}
-
 interface StateDoc {
-  resources?: { mode: string; type: string; name: string }[];
+  resources?: {
+    mode: string;
+    type: string;
+    name: string;
+    instances?: { attributes?: { id?: unknown } }[];
+  }[];
+}
+
+function readStateDoc(dir: string): StateDoc | undefined {
+  const file = path.join(dir, "terraform.tfstate");
+  if (!existsSync(file)) return undefined;
+  try {
+    return JSON.parse(readFileSync(file, "utf8")) as StateDoc;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Ids of the objects in the project's state (containers, ...), read from terraform.tfstate as
+ * `terraform show` would read it, without starting terraform (~0.3 s on every deploy and plan).
+ * Run after checkState, which repairs or sets aside a broken file.
+ */
+export function stateIds(dir: string): Set<string> {
+  const ids = new Set<string>();
+  for (const r of readStateDoc(dir)?.resources ?? [])
+    for (const i of r.instances ?? [])
+      if (typeof i.attributes?.id === "string") ids.add(i.attributes.id);
+  return ids;
 }
 
 /** Managed resources recorded in the project's state, as `type.name` addresses. */
 export function stateAddresses(dir: string): string[] {
-  const file = path.join(dir, "terraform.tfstate");
-  if (!existsSync(file)) return [];
-  try {
-    const doc = JSON.parse(readFileSync(file, "utf8")) as StateDoc;
-    return (doc.resources ?? [])
-      .filter((r) => r.mode === "managed")
-      .map((r) => `${r.type}.${r.name}`);
-  } catch {
-    return [];
-  }
+  return (readStateDoc(dir)?.resources ?? [])
+    .filter((r) => r.mode === "managed")
+    .map((r) => `${r.type}.${r.name}`);
 }
 
 /** Forgets resources without touching them (`terraform state rm`). */
