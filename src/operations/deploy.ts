@@ -472,7 +472,8 @@ export async function deploy(
         stageEvent("apply", undefined, "no changes: infrastructure matches the configuration"),
       );
     }
-    await applyPidsLimits(config, req.project, dir, onEvent);
+    // The fast path found every container as the last apply left it, limits included.
+    if (!prepared.terraformSkipped) await applyPidsLimits(config, req.project, dir, onEvent);
     // What the next deploy's fast path compares with (noop.ts): the stack and its containers.
     // Hashed again now: terraform init may just have written the provider lock file.
     const applied = await readStackVars(dir);
