@@ -38,7 +38,7 @@ proto-check: proto ## fail when generated code is stale
 test: provision ## the fast suite (~1 min warm): runner pytest + unit + component + hostile + smoke (a real deploy through Envoy)
 	@bash scripts/test.sh
 
-test-all: test test-integration test-faults test-contract test-corpus ## everything CI runs except test-swarm (~12 min warm)
+test-all: test test-integration test-faults test-contract test-corpus ## everything CI runs except test-swarm (~7 min warm)
 
 test-unit: deps ## fast unit tests only (no Docker)
 	@$(NPX) vitest run --project unit
@@ -46,10 +46,10 @@ test-unit: deps ## fast unit tests only (no Docker)
 test-component: deps ## component tests: real servers on loopback, no Docker
 	@$(NPX) vitest run --project component
 
-test-integration: provision ## the rest of the real-Docker suite: lifecycle, mesh, runtimes, CLI, no-op/destroy fast paths (~6 min)
+test-integration: provision ## the rest of the real-Docker suite: lifecycle, mesh, runtimes, CLI, no-op/destroy fast paths (~3 min)
 	@bash scripts/test.sh integration
 
-test-faults: provision ## fault injection (real Docker, terraform: signals, broken state, crash loops, follow; ~4 min)
+test-faults: provision ## fault injection (real Docker, terraform: signals, broken state, crash loops, follow; ~2 min)
 	@bash scripts/test.sh faults
 
 test-contract: provision ## the admin API against its OpenAPI document: schemathesis, all checks, a real `iac serve` (~1 min)
