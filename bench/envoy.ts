@@ -11,14 +11,13 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
 import type Docker from "dockerode";
-import { HealthStatus_Status } from "../src/gen/controlplane.js";
 import { loadReposFile } from "../src/intake/repofile.js";
-import { type Config, loadSystemConfig } from "../src/kernel/config.js";
+import { loadSystemConfig } from "../src/kernel/config.js";
 import { deploy } from "../src/operations/deploy.js";
 import { destroy } from "../src/operations/destroy.js";
 import { dockerClient } from "../src/platform/docker.js";
-import { healthCheck, runtimeClient } from "../src/runtime/client.js";
 import { makeGitRepo } from "../test/helpers/git-fixtures.js";
+import { untilServing } from "./serving.js";
 
 const run = promisify(execFile);
 const ROOT = path.resolve(import.meta.dirname, "..");
@@ -29,30 +28,6 @@ const MB = 1024 * 1024;
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const fmt = (xs: number[]) =>
   `median ${median(xs).toFixed(2)} s (min ${Math.min(...xs).toFixed(2)}, max ${Math.max(...xs).toFixed(2)}, n=${xs.length})`;
-
-/** Polls HealthCheck every 50 ms until SERVING; seconds since t0. */
-async function untilServing(config: Config, port: number, service: string, t0: number) {
-  const cp = path.join(config.secretsDir, "control-plane");
-  const certs = {
-    caFile: path.join(cp, "ca.pem"),
-    certFile: path.join(cp, "cert.pem"),
-    keyFile: path.join(cp, "key.pem"),
-  };
-  const deadline = Date.now() + 60_000;
-  while (Date.now() < deadline) {
-    const client = runtimeClient({ host: "127.0.0.1", port, serverName: service }, certs);
-    try {
-      const s = await healthCheck(client, 500);
-      if (s.status === HealthStatus_Status.SERVING) return (performance.now() - t0) / 1000;
-    } catch {
-      // not up yet
-    } finally {
-      client.close();
-    }
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`${service} did not become SERVING within 60 s`);
-}
 
 /** Memory of a running container as docker stats shows it, and its anonymous (RSS) part. */
 async function memory(c: Docker.Container): Promise<{ usage: number; anon: number }> {
@@ -90,7 +65,7 @@ async function startToServing(sidecar: "envoy" | "none", work: string, reposFile
       const t1 = performance.now();
       await app.start();
       if (envoy) await envoy.start();
-      times.push(await untilServing(config, svc.port!, svc.name, t1));
+      times.push(await untilServing(config, svc.port!, svc.name, t1, 50));
     }
     await new Promise((r) => setTimeout(r, 2_000)); // settle before reading memory
     const mem = {

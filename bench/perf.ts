@@ -14,16 +14,15 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { cpus, loadavg, tmpdir } from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
-import { HealthStatus_Status } from "../src/gen/controlplane.js";
 import { loadReposFile } from "../src/intake/repofile.js";
 import { type Config, loadSystemConfig } from "../src/kernel/config.js";
 import { deploy, planDeploy } from "../src/operations/deploy.js";
 import { destroy } from "../src/operations/destroy.js";
 import { dockerClient } from "../src/platform/docker.js";
-import { healthCheck, runtimeClient } from "../src/runtime/client.js";
 import { projectDir } from "../src/stack/tfvars.js";
 import { makeGitRepo } from "../test/helpers/git-fixtures.js";
 import { apiScenarios } from "./api.js";
+import { untilServing } from "./serving.js";
 
 const run = promisify(execFile);
 const ROOT = path.resolve(import.meta.dirname, "..");
@@ -86,29 +85,6 @@ function projectConfig(project: string, work: string, sidecar: "none" | "envoy")
   });
 }
 
-async function untilServing(config: Config, port: number, service: string, t0: number) {
-  const cp = path.join(config.secretsDir, "control-plane");
-  const certs = {
-    caFile: path.join(cp, "ca.pem"),
-    certFile: path.join(cp, "cert.pem"),
-    keyFile: path.join(cp, "key.pem"),
-  };
-  const deadline = Date.now() + 60_000;
-  while (Date.now() < deadline) {
-    const client = runtimeClient({ host: "127.0.0.1", port, serverName: service }, certs);
-    try {
-      const s = await healthCheck(client, 500);
-      if (s.status === HealthStatus_Status.SERVING) return (performance.now() - t0) / 1000;
-    } catch {
-      // not up yet
-    } finally {
-      client.close();
-    }
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  throw new Error(`${service} did not become SERVING within 60 s`);
-}
-
 /** Median seconds from starting the service's containers (app, then its Envoy) to SERVING. */
 async function startToServing(
   config: Config,
@@ -125,7 +101,7 @@ async function startToServing(
     const t0 = performance.now();
     await app.start();
     await sidecar?.start();
-    starts.push(await untilServing(config, svc.port!, svc.name, t0));
+    starts.push(await untilServing(config, svc.port!, svc.name, t0, 20));
   }
   return median(starts);
 }
