@@ -19,20 +19,17 @@ import { HealthStatus_Status } from "../../src/gen/controlplane.js";
 import { buildImage } from "../../src/image/build.js";
 import { hostPython } from "../../src/image/wheelhouse.js";
 import { loadReposFile } from "../../src/intake/repofile.js";
-import { loadConfig, type Config } from "../../src/kernel/config.js";
+import type { Config } from "../../src/kernel/config.js";
 import type { BuiltImage, ServiceSpec } from "../../src/kernel/types.js";
-import { dockerClient } from "../../src/platform/docker.js";
 import { waitForServing } from "../../src/runtime/client.js";
 import { fetchSource } from "../../src/source/fetch.js";
 import { logsAfterMainExit } from "../helpers/corpus.js";
 import { createGitRepo, type FixtureRepo } from "../helpers/git-fixtures.js";
-import { type GitHubServer, startGitHubServer } from "../helpers/github-server.js";
+import { type CorpusEnv, startCorpusEnv } from "../helpers/corpus-env.js";
+import type { GitHubServer } from "../helpers/github-server.js";
 import {
-  BASE_IMAGE,
-  makeCerts,
   runApp,
   TEST_LABEL,
-  tmpRoot,
   type RuntimeCerts,
   dockerSkipReason,
 } from "../helpers/runtime-fixtures.js";
@@ -82,10 +79,11 @@ async function pinnedSdists(cacheDir: string): Promise<Map<string, string>> {
 }
 
 describe.skipIf(skipReason !== undefined)("the bundled repos.yaml (local copies)", () => {
+  let env: CorpusEnv | undefined;
   let docker: Docker;
   let config: Config;
   let srv: GitHubServer;
-  let root: Awaited<ReturnType<typeof tmpRoot>>;
+  let root: CorpusEnv["root"];
   let certs: RuntimeCerts;
   let specs: ServiceSpec[];
   const repos: FixtureRepo[] = [];
@@ -94,20 +92,8 @@ describe.skipIf(skipReason !== undefined)("the bundled repos.yaml (local copies)
   const runId = Date.now().toString(36);
 
   beforeAll(async () => {
-    docker = dockerClient({});
-    root = await tmpRoot("iac-bundled-");
-    srv = await startGitHubServer();
-    config = loadConfig(
-      {
-        ...process.env,
-        IAC_BASE_IMAGE: BASE_IMAGE,
-        GITHUB_API_URL: srv.apiUrl,
-        GITHUB_SERVER_URL: srv.serverUrl,
-      },
-      {},
-      root.dir,
-    );
-    certs = await makeCerts(path.join(root.dir, "secrets"), "rt-test");
+    env = await startCorpusEnv("iac-bundled-");
+    ({ docker, root, srv, config, certs } = env);
     specs = await loadReposFile(path.join(ROOT, "repos.yaml"));
     const sdists = await pinnedSdists(config.cacheDir);
     for (const spec of specs) {
@@ -132,14 +118,7 @@ describe.skipIf(skipReason !== undefined)("the bundled repos.yaml (local copies)
   });
 
   afterAll(async () => {
-    for (const c of containers) await c.remove({ force: true }).catch(() => {});
-    for (const img of images)
-      await docker
-        ?.getImage(img.tag)
-        .remove({ force: true, noprune: true })
-        .catch(() => {});
-    await srv?.close();
-    await root?.cleanup();
+    await env?.stop({ containers, images });
   });
 
   it("lists exactly the two repositories this test has local copies of, pinned to release tags", () => {

@@ -12,10 +12,9 @@ import { HealthStatus_Status } from "../../src/gen/controlplane.js";
 import { buildImage } from "../../src/image/build.js";
 import { parseServiceList } from "../../src/intake/repofile.js";
 import { parseSlug } from "../../src/intake/slug.js";
-import { loadConfig, type Config } from "../../src/kernel/config.js";
+import type { Config } from "../../src/kernel/config.js";
 import { formatError } from "../../src/kernel/errors.js";
 import type { BuiltImage } from "../../src/kernel/types.js";
-import { dockerClient } from "../../src/platform/docker.js";
 import { mapLimit } from "../../src/platform/limit.js";
 import { waitForServing } from "../../src/runtime/client.js";
 import { fetchSource } from "../../src/source/fetch.js";
@@ -26,13 +25,11 @@ import {
   logsAfterMainExit,
   serveCorpus,
 } from "../helpers/corpus.js";
-import { type GitHubServer, startGitHubServer } from "../helpers/github-server.js";
+import { type CorpusEnv, startCorpusEnv } from "../helpers/corpus-env.js";
+import type { GitHubServer } from "../helpers/github-server.js";
 import {
-  BASE_IMAGE,
-  makeCerts,
   runApp,
   TEST_LABEL,
-  tmpRoot,
   type RuntimeCerts,
   dockerSkipReason,
 } from "../helpers/runtime-fixtures.js";
@@ -57,10 +54,11 @@ interface Outcome {
 }
 
 describe.skipIf(skipReason !== undefined)("real-world corpus: build and run", () => {
+  let env: CorpusEnv | undefined;
   let docker: Docker;
   let config: Config;
   let srv: GitHubServer;
-  let root: Awaited<ReturnType<typeof tmpRoot>>;
+  let root: CorpusEnv["root"];
   let certs: RuntimeCerts;
   let cleanupRepos: (() => Promise<void>) | undefined;
   const containers: Docker.Container[] = [];
@@ -70,22 +68,10 @@ describe.skipIf(skipReason !== undefined)("real-world corpus: build and run", ()
 
   beforeAll(async () => {
     const t0 = Date.now();
-    docker = dockerClient({});
-    root = await tmpRoot("iac-corpus-run-");
-    srv = await startGitHubServer();
-    ({ cleanup: cleanupRepos } = await serveCorpus(srv, RUN));
     // The default cache dir: wheelhouses are shared with every other build on this machine.
-    config = loadConfig(
-      {
-        ...process.env,
-        IAC_BASE_IMAGE: BASE_IMAGE,
-        GITHUB_API_URL: srv.apiUrl,
-        GITHUB_SERVER_URL: srv.serverUrl,
-      },
-      {},
-      root.dir,
-    );
-    certs = await makeCerts(path.join(root.dir, "secrets"), "rt-test");
+    env = await startCorpusEnv("iac-corpus-run-");
+    ({ docker, root, srv, config, certs } = env);
+    ({ cleanup: cleanupRepos } = await serveCorpus(srv, RUN));
     await mapLimit(RUN, PARALLEL, async (entry) => {
       const service = `cx-${entry.name}`.slice(0, 63);
       const t = Date.now();
@@ -170,16 +156,8 @@ describe.skipIf(skipReason !== undefined)("real-world corpus: build and run", ()
   });
 
   afterAll(async () => {
-    for (const c of containers) await c.remove({ force: true }).catch(() => {});
-    // noprune keeps the shared layers (base, runner, app venvs) as build cache for the next run.
-    for (const img of images)
-      await docker
-        ?.getImage(img.tag)
-        .remove({ force: true, noprune: true })
-        .catch(() => {});
-    await srv?.close();
+    await env?.stop({ containers, images });
     await cleanupRepos?.();
-    await root?.cleanup();
   });
 
   it("covers every build backend and at least 10 fixtures", () => {
